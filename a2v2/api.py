@@ -1,0 +1,176 @@
+"""The Open API (`/v1/open`): one NinjaAPI, one response envelope, one error envelope.
+
+Every answer, success or failure, is JSON of the shape in PRODUCT.md section 5:
+`{"success": true, "message": "...", "data": ...}` or
+`{"success": false, "message": "...", "errors": {...}}`. Errors are produced by
+`error_response()` alone, whether they come from a view, from ninja's validation, from
+the key middleware or from Django's URL resolver.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csp import csp_override
+from ninja import NinjaAPI, Schema, Status
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from a2v2.health import Dependencies, check_dependencies
+
+logger = logging.getLogger(__name__)
+
+STATUS_MESSAGES = {
+    400: "The request could not be parsed.",
+    401: "Authentication failed.",
+    403: "This API key is not allowed to do that.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    409: "Conflict.",
+    412: "The resource was changed by someone else.",
+    413: "The request is too large.",
+    415: "Unsupported media type.",
+    422: "Validation failed.",
+    429: "Rate limit exceeded.",
+    500: "Internal server error.",
+    503: "A service this API depends on is unavailable.",
+}
+
+
+class ApiError(Exception):
+    """Raise anywhere under /v1/open to answer with the error envelope."""
+
+    def __init__(
+        self, status: int, message: str | None = None, errors: dict[str, Any] | None = None
+    ) -> None:
+        self.status = status
+        self.message = message or STATUS_MESSAGES.get(status, "Request failed.")
+        self.errors = errors or {}
+        super().__init__(self.message)
+
+
+def error_response(
+    status: int, message: str | None = None, errors: dict[str, Any] | None = None
+) -> JsonResponse:
+    body = {
+        "success": False,
+        "message": message or STATUS_MESSAGES.get(status, "Request failed."),
+        "errors": errors or {},
+    }
+    return JsonResponse(body, status=status)
+
+
+def ok(data: Any, message: str = "OK", **extra: Any) -> dict[str, Any]:
+    return {"success": True, "message": message, "data": data, **extra}
+
+
+class ErrorEnvelope(Schema):
+    success: bool = False
+    message: str
+    errors: dict[str, Any]
+
+
+class HealthData(Schema):
+    database: str
+    cache: str
+
+
+class HealthEnvelope(Schema):
+    success: bool
+    message: str
+    data: HealthData
+
+
+def _validation_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Ninja's pydantic errors as {"field.path": ["message", ...]}."""
+    fields: dict[str, list[str]] = {}
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "payload")]
+        field = ".".join(location) or "__all__"
+        fields.setdefault(field, []).append(str(error.get("msg", "Invalid value.")))
+    return fields
+
+
+# The docs page runs Swagger UI, which sets inline styles; nothing else is relaxed.
+docs_csp = csp_override(
+    {
+        "default-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+    }
+)
+
+api = NinjaAPI(
+    title="A2V2 Open API",
+    version="1.0.0",
+    description=(
+        "Scoped API keys for an agent's CRM contacts and document extraction. "
+        "Send the key as `X-API-Key: <key>` or `Authorization: Bearer <key>`."
+    ),
+    urls_namespace="open-api",
+    docs_url="/docs",
+    docs_decorator=docs_csp,
+)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return error_response(exc.status, exc.message, exc.errors)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(422, errors=_validation_errors(exc.errors))
+
+
+@api.exception_handler(AuthenticationError)
+def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(401)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = str(exc) if exc.status_code != 400 else "The request body is not valid JSON."
+    return error_response(exc.status_code, message)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(404)
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(403, str(exc) or None)
+
+
+@api.exception_handler(DatabaseError)
+def _database_down(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    logger.exception("Database error under /v1/open")
+    return error_response(503, "The database is unavailable; try again shortly.")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("Unhandled error under /v1/open")
+    return error_response(500)
+
+
+@api.get(
+    "/health",
+    auth=None,
+    response={200: HealthEnvelope, 503: HealthEnvelope},
+    tags=["health"],
+    summary="Database and cache reachability (no key needed)",
+)
+def health(request: HttpRequest) -> Status:
+    status: Dependencies = check_dependencies()
+    if status.healthy:
+        return Status(200, ok(status.as_dict(), "All dependencies are reachable."))
+    down = ", ".join(status.down)
+    return Status(
+        503, {"success": False, "message": f"Unavailable: {down}.", "data": status.as_dict()}
+    )

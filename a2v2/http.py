@@ -1,0 +1,46 @@
+"""Typed requests: what our middleware attaches to a request, declared once."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.http import HttpRequest
+
+from a2v2.lib.client_ip import IPAddress, IPNetwork, parse_networks, resolve_client_ip
+
+if TYPE_CHECKING:
+    from django_htmx.middleware import HtmxDetails
+
+    from accounts.models import User
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    user: User
+    htmx: HtmxDetails
+
+
+@cache
+def trusted_proxies() -> tuple[IPNetwork, ...]:
+    return parse_networks(settings.TRUSTED_PROXIES)
+
+
+def client_ip(request: HttpRequest) -> IPAddress | None:
+    """The client's address, computed once per request."""
+    if not hasattr(request, "_client_ip"):
+        request._client_ip = resolve_client_ip(  # type: ignore[attr-defined]
+            request.META.get("REMOTE_ADDR", ""),
+            request.META.get("HTTP_X_FORWARDED_FOR"),
+            trusted_proxies(),
+        )
+    return request._client_ip  # type: ignore[attr-defined]
+
+
+def _forget_trusted_proxies(*, setting: str, **kwargs: object) -> None:
+    if setting == "TRUSTED_PROXIES":
+        trusted_proxies.cache_clear()
+
+
+setting_changed.connect(_forget_trusted_proxies)

@@ -1,0 +1,46 @@
+"""Keeps every answer under /v1/open in the JSON envelope, whatever produced it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+
+from a2v2.api import error_response
+
+logger = logging.getLogger(__name__)
+
+OPEN_API_PREFIX = "/v1/open/"
+
+
+def is_open_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith(OPEN_API_PREFIX) or request.path_info == "/v1/open"
+
+
+class OpenApiEnvelopeMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not is_open_api(request) or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        # Ninja's 405 and Django's own error pages are plain text or HTML.
+        enveloped = error_response(response.status_code)
+        for header in ("Allow", "Retry-After"):
+            if header in response:
+                enveloped[header] = response[header]
+        return enveloped
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_open_api(request):
+            return None
+        if isinstance(exception, DatabaseError):
+            logger.exception("Database error under /v1/open")
+            return error_response(503, "The database is unavailable; try again shortly.")
+        logger.exception("Unhandled error under /v1/open")
+        return error_response(500)

@@ -1,0 +1,14 @@
+"""Settings for the test suite: the same as production, minus slow hashes and real secrets."""
+
+from __future__ import annotations
+
+import tempfile
+
+from a2v2.settings import *  # noqa: F403
+
+SECRET_KEY = "tests-only-secret-key-not-for-production-use-0123456789"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+MEDIA_ROOT = tempfile.mkdtemp(prefix="a2v2-test-media-")
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from a2v2.api import error_response
+
+
+@csrf_exempt
+def open_api_not_found(request: HttpRequest) -> HttpResponse:
+    return error_response(404, "No such endpoint. See /v1/open/docs for the API reference.")

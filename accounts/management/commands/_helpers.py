@@ -1,0 +1,32 @@
+"""Shared argument checks for the account commands."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
+from django.core.validators import validate_email
+
+from accounts.models import Agent
+
+
+def clean_email(value: str) -> str:
+    email = value.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise CommandError(f"{value!r} is not a valid email address.") from None
+    return email
+
+
+def clean_name(value: str, what: str) -> str:
+    name = value.strip()
+    if not name or len(name) > 100:
+        raise CommandError(f"The {what} name must be 1 to 100 characters.")
+    return name
+
+
+def find_agent(agent_id: str) -> Agent:
+    try:
+        return Agent.objects.select_related("organization").get(public_id=agent_id)
+    except Agent.DoesNotExist:
+        raise CommandError(f"No agent with id {agent_id!r}.") from None

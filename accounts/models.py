@@ -1,0 +1,219 @@
+"""Workspaces: users, organizations, memberships, agents, and the audit trail."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models, transaction
+from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+
+def new_public_id() -> str:
+    """A 24-character hex id in the style of a MongoDB ObjectId, as the A2V2 API uses."""
+    return secrets.token_hex(12)
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who signs in with their email address."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("email address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.email
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    USER = "user", "User"
+
+
+class OrganizationQuerySet(models.QuerySet["Organization"]):
+    def for_user(self, user: User) -> OrganizationQuerySet:
+        return self.filter(memberships__user=user)
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    @transaction.atomic
+    def create_with_owner(cls, name: str, owner: User) -> Organization:
+        organization = cls.objects.create(name=name)
+        Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+        return organization
+
+    def add_member(self, user: User, role: Role) -> Membership:
+        """Add or change a member. The owner's role is changed only by transferring ownership."""
+        if role == Role.OWNER:
+            raise ValueError("An organization has exactly one owner; transfer ownership instead.")
+        membership, created = Membership.objects.get_or_create(
+            organization=self, user=user, defaults={"role": role}
+        )
+        if not created and membership.role != role:
+            if membership.role == Role.OWNER:
+                raise ValueError("The owner's role cannot be changed.")
+            membership.role = role
+            membership.save(update_fields=["role"])
+        return membership
+
+
+class Membership(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.USER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="one_membership"),
+            models.UniqueConstraint(
+                fields=["organization"], condition=Q(role="owner"), name="one_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}) in {self.organization}"
+
+    @property
+    def manages_keys(self) -> bool:
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+
+class AgentQuerySet(models.QuerySet["Agent"]):
+    def for_user(self, user: User) -> AgentQuerySet:
+        return self.filter(organization__memberships__user=user)
+
+
+class Agent(models.Model):
+    """An AI agent of an organization; API keys, contacts and documents belong to one."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="agents")
+    public_id = models.CharField(max_length=24, unique=True, default=new_public_id, editable=False)
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Create"
+    READ = "read", "Read"
+    UPDATE = "update", "Update"
+    DELETE = "delete", "Delete"
+    LOGIN = "login", "Login"
+    LOGOUT = "logout", "Logout"
+
+
+class AuditStatus(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def visible_to(self, membership: Membership) -> AuditEventQuerySet:
+        """Owners and Admins see the organization's activity; Users see their own."""
+        events = self.filter(organization=membership.organization)
+        if not membership.manages_keys:
+            events = events.filter(user=membership.user)
+        return events
+
+
+class AuditEvent(models.Model):
+    """Who did what to which resource, with what outcome, and when.
+
+    The actor is a signed-in user or an API key; `actor` keeps a readable name so the
+    trail stays meaningful after the user or key is deleted.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, related_name="audit_events"
+    )
+    agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, null=True, blank=True)
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True)
+    actor = models.CharField(max_length=200)
+    action = models.CharField(max_length=10, choices=AuditAction.choices)
+    resource = models.CharField(max_length=200)
+    description = models.CharField(max_length=500)
+    status = models.CharField(max_length=10, choices=AuditStatus.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor}: {self.description}"
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        action: AuditAction,
+        resource: str,
+        description: str,
+        organization: Organization | None,
+        request: HttpRequest | None = None,
+        user: User | None = None,
+        actor: str | None = None,
+        agent: Agent | None = None,
+        status: AuditStatus = AuditStatus.SUCCESS,
+    ) -> AuditEvent:
+        from a2v2.http import client_ip
+
+        if user is None and request is not None and request.user.is_authenticated:
+            user = request.user  # type: ignore[assignment]
+        address = client_ip(request) if request is not None else None
+        return cls.objects.create(
+            organization=organization,
+            agent=agent,
+            user=user,
+            actor=actor or (user.email if user else "system"),
+            action=action,
+            resource=resource,
+            description=description,
+            status=status,
+            ip_address=str(address) if address else None,
+        )

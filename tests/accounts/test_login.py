@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Agent, AuditAction, AuditEvent, AuditStatus, User
+from tests.conftest import client_for
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_login_page_renders(client: Client) -> None:
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    assert b"Sign in" in response.content
+
+
+def test_login_shows_the_agent_sidebar_and_is_audited(
+    client: Client, owner: User, agent_a: Agent
+) -> None:
+    response = client.post(
+        reverse("login"), {"username": owner.email, "password": PASSWORD}, follow=True
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for item in (
+        "CRM",
+        "Contacts",
+        "Channels &amp; API",
+        "API Permissions",
+        "Settings",
+        "Audit Logs",
+    ):
+        assert item in html
+    event = AuditEvent.objects.get(action=AuditAction.LOGIN)
+    assert event.user == owner and event.status == AuditStatus.SUCCESS
+    assert event.organization == agent_a.organization
+
+
+def test_wrong_password_is_refused_and_audited(client: Client, owner: User, agent_a: Agent) -> None:
+    response = client.post(reverse("login"), {"username": owner.email, "password": "nope"})
+
+    assert response.status_code == 200
+    assert b"enter a correct" in response.content.lower()
+    assert AuditEvent.objects.get().status == AuditStatus.FAILURE
+
+
+def test_logout_is_a_post_and_is_audited(owner: User, agent_a: Agent) -> None:
+    client = client_for(owner)
+    response = client.post(reverse("logout"))
+
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(action=AuditAction.LOGOUT, user=owner).exists()
+    assert client.get(reverse("home")).status_code == 302
+
+
+def test_pages_need_a_login(client: Client, agent_a: Agent) -> None:
+    response = client.get(reverse("contacts", args=[agent_a.public_id]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))

@@ -1,0 +1,75 @@
+"""The fixed cast: owner, admin and user of organization A (agent A); a stranger who owns
+organization B (agent B). Access tests read as sentences with them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from accounts.models import Agent, Organization, Role, User
+from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    # The cache is shared (database or Redis): counters must not leak between tests.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def org_a(db: None) -> Organization:
+    return OrganizationFactory(name="Acme")
+
+
+@pytest.fixture
+def owner(org_a: Organization) -> User:
+    return MembershipFactory(
+        organization=org_a, role=Role.OWNER, user__email="owner@acme.test"
+    ).user
+
+
+@pytest.fixture
+def admin(org_a: Organization) -> User:
+    return MembershipFactory(
+        organization=org_a, role=Role.ADMIN, user__email="admin@acme.test"
+    ).user
+
+
+@pytest.fixture
+def member(org_a: Organization) -> User:
+    """A plain User of organization A (no key management)."""
+    return MembershipFactory(organization=org_a, role=Role.USER, user__email="user@acme.test").user
+
+
+@pytest.fixture
+def agent_a(org_a: Organization) -> Agent:
+    return AgentFactory(organization=org_a, name="Support bot")
+
+
+@pytest.fixture
+def org_b(db: None) -> Organization:
+    return OrganizationFactory(name="Globex")
+
+
+@pytest.fixture
+def stranger(org_b: Organization) -> User:
+    """The owner of organization B, who must never see anything of A."""
+    return MembershipFactory(
+        organization=org_b, role=Role.OWNER, user__email="boss@globex.test"
+    ).user
+
+
+@pytest.fixture
+def agent_b(org_b: Organization) -> Agent:
+    return AgentFactory(organization=org_b, name="Globex bot")
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client

@@ -14,57 +14,16 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csp import csp_override
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from a2v2.envelope import ApiError, error_response, ok
 from a2v2.health import Dependencies, check_dependencies
+from apikeys.permissions import undeclared
 
 logger = logging.getLogger(__name__)
-
-STATUS_MESSAGES = {
-    400: "The request could not be parsed.",
-    401: "Authentication failed.",
-    403: "This API key is not allowed to do that.",
-    404: "Not found.",
-    405: "Method not allowed.",
-    409: "Conflict.",
-    412: "The resource was changed by someone else.",
-    413: "The request is too large.",
-    415: "Unsupported media type.",
-    422: "Validation failed.",
-    429: "Rate limit exceeded.",
-    500: "Internal server error.",
-    503: "A service this API depends on is unavailable.",
-}
-
-
-class ApiError(Exception):
-    """Raise anywhere under /v1/open to answer with the error envelope."""
-
-    def __init__(
-        self, status: int, message: str | None = None, errors: dict[str, Any] | None = None
-    ) -> None:
-        self.status = status
-        self.message = message or STATUS_MESSAGES.get(status, "Request failed.")
-        self.errors = errors or {}
-        super().__init__(self.message)
-
-
-def error_response(
-    status: int, message: str | None = None, errors: dict[str, Any] | None = None
-) -> JsonResponse:
-    body = {
-        "success": False,
-        "message": message or STATUS_MESSAGES.get(status, "Request failed."),
-        "errors": errors or {},
-    }
-    return JsonResponse(body, status=status)
-
-
-def ok(data: Any, message: str = "OK", **extra: Any) -> dict[str, Any]:
-    return {"success": True, "message": message, "data": data, **extra}
 
 
 class ErrorEnvelope(Schema):
@@ -113,6 +72,8 @@ api = NinjaAPI(
     urls_namespace="open-api",
     docs_url="/docs",
     docs_decorator=docs_csp,
+    # An operation that declares no permission is denied (apikeys.permissions).
+    auth=undeclared,
 )
 
 
@@ -162,6 +123,7 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.get(
     "/health",
     auth=None,
+    url_name="health",
     response={200: HealthEnvelope, 503: HealthEnvelope},
     tags=["health"],
     summary="Database and cache reachability (no key needed)",

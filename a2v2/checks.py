@@ -29,6 +29,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 f"TRUSTED_PROXIES: {error}.", hint="Use CIDRs such as 10.0.0.0/8.", id="a2v2.E002"
             )
         )
+    if not settings.APIKEY_SHOW_ONCE and not settings.KEY_ENCRYPTION_KEYS:
+        problems.append(
+            Error(
+                "KEY_ENCRYPTION_KEYS is not set, so API keys cannot be copied again later.",
+                hint="Set KEY_ENCRYPTION_KEYS to a long random string (not SECRET_KEY), "
+                "or APIKEY_SHOW_ONCE=true to show each key only once.",
+                id="a2v2.E004",
+            )
+        )
     engine = settings.DATABASES["default"]["ENGINE"]
     tasks_backend = settings.TASKS["default"]["BACKEND"]
     cache_backend = settings.CACHES["default"]["BACKEND"]

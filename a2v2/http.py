@@ -15,11 +15,18 @@ if TYPE_CHECKING:
     from django_htmx.middleware import HtmxDetails
 
     from accounts.models import User
+    from apikeys.models import ApiKey
 
 
 class AuthenticatedHttpRequest(HttpRequest):
     user: User
     htmx: HtmxDetails
+
+
+class ApiRequest(HttpRequest):
+    """A /v1/open request that ApiKeyMiddleware let through."""
+
+    api_key: ApiKey
 
 
 @cache

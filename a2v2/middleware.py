@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
-from a2v2.api import error_response
+from a2v2.envelope import error_response
 
 logger = logging.getLogger(__name__)
 

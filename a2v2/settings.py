@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apikeys.middleware.ApiKeyMiddleware",
 ]
 
 ROOT_URLCONF = "a2v2.urls"
@@ -108,6 +109,18 @@ TASKS = {
         "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
     }
 }
+
+# API keys (apikeys/). Key-encryption keys: the first encrypts, all decrypt; rotate with
+# `manage.py rotate_key_encryption`. Show-once keeps no encrypted copy at all.
+APIKEY_SHOW_ONCE = env.bool("APIKEY_SHOW_ONCE", default=False)
+KEY_ENCRYPTION_KEYS = env.list("KEY_ENCRYPTION_KEYS", default=[SECRET_KEY] if DEBUG else [])
+APIKEY_ARGON2: dict[str, int] = {}  # argon2-cffi's defaults (RFC 9106 low-memory profile)
+APIKEY_VERIFIED_TTL = env.int("APIKEY_VERIFIED_TTL", default=3600)
+APIKEY_HASH_ATTEMPTS_PER_KEY = env.int("APIKEY_HASH_ATTEMPTS_PER_KEY", default=10)
+APIKEY_HASH_ATTEMPTS_PER_CLIENT = env.int("APIKEY_HASH_ATTEMPTS_PER_CLIENT", default=20)
+APIKEY_HASH_WAIT_SECONDS = 2.0
+APIKEY_FAILURES_PER_CLIENT = env.int("APIKEY_FAILURES_PER_CLIENT", default=120)
+APIKEY_LAST_USED_INTERVAL = 60
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"

@@ -12,3 +12,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 MEDIA_ROOT = tempfile.mkdtemp(prefix="a2v2-test-media-")
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 WHITENOISE_AUTOREFRESH = True
+KEY_ENCRYPTION_KEYS = ["tests-only-key-encryption-key"]
+# Cheap argon2 for speed; the parameters live in each hash, so verification is unchanged.
+APIKEY_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}

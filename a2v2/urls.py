@@ -5,6 +5,9 @@ from django.urls import include, path, re_path
 
 from a2v2.api import api
 from a2v2.views import open_api_not_found
+from apikeys.api import router as keys_router
+
+api.add_router("/keys", keys_router)
 
 urlpatterns = [
     path("", include("accounts.urls")),
@@ -15,5 +18,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("v1/open/", api.urls),
     # Anything else under /v1/open answers in the JSON envelope, never Django's HTML 404.
-    re_path(r"^v1/open(?:/.*)?$", open_api_not_found),
+    re_path(r"^v1/open(?:/.*)?$", open_api_not_found, name="open-api-not-found"),
 ]

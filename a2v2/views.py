@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from a2v2.api import error_response
+from a2v2.envelope import error_response
 
 
 @csrf_exempt

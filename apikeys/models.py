@@ -1,1 +1,307 @@
+"""API keys of an agent: what each may do, from where, how often, until when."""
+
 from __future__ import annotations
+
+import contextlib
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.utils import timezone
+
+from a2v2.lib.client_ip import IPAddress, in_networks, parse_networks
+from accounts.models import Agent, User
+from apikeys import crypto, keyformat
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from a2v2.lib.client_ip import IPNetwork
+
+
+class Area(StrEnum):
+    CONTACTS = "contacts"
+    DOCUMENTS = "documents"
+
+    @property
+    def label(self) -> str:
+        return {"contacts": "Contact Access", "documents": "Document Extraction Access"}[self]
+
+    @property
+    def badge(self) -> str:
+        return {"contacts": "Contacts", "documents": "Documents"}[self]
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    READ = "read"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Permission:
+    area: Area
+    action: Action
+
+    @property
+    def field(self) -> str:
+        return f"{self.area}_{self.action}"
+
+    def __str__(self) -> str:
+        return f"{self.area.label}: {self.action.capitalize()}"
+
+
+ALL_PERMISSIONS = [Permission(area, action) for area in Area for action in Action]
+GRACE_PERIODS = {
+    "none": timedelta(0),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+IDLE_AFTER = timedelta(days=90)
+EXPIRES_SOON = timedelta(days=14)
+
+
+def validate_ip_allowlist(value: str) -> None:
+    try:
+        parse_networks(split_allowlist(value))
+    except ValueError as error:
+        raise ValidationError(
+            f"{error}. Use addresses such as 192.168.1.1 or CIDRs such as 10.0.0.0/8."
+        )
+
+
+def split_allowlist(value: str) -> list[str]:
+    return [entry.strip() for entry in value.replace("\n", ",").split(",") if entry.strip()]
+
+
+def normalize_allowlist(value: str) -> str:
+    """`192.168.1.1, 10.0.0.0/8 ,::1` → `192.168.1.1, 10.0.0.0/8, ::1`; duplicates dropped."""
+    seen: list[str] = []
+    for network in parse_networks(split_allowlist(value)):
+        text = str(network.network_address) if network.num_addresses == 1 else str(network)
+        if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped:
+            mapped = network.network_address.ipv4_mapped
+            text = str(mapped) if network.num_addresses == 1 else text
+        if text not in seen:
+            seen.append(text)
+    return ", ".join(seen)
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def for_agent(self, agent: Agent) -> ApiKeyQuerySet:
+        return self.filter(agent=agent)
+
+    def active(self) -> ApiKeyQuerySet:
+        now = timezone.now()
+        return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+    def expired(self) -> ApiKeyQuerySet:
+        return self.filter(expires_at__lte=timezone.now())
+
+
+class ApiKey(models.Model):
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="api_keys")
+    key_id = models.CharField(max_length=keyformat.KEY_ID_LENGTH, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    ip_allowlist = models.TextField(
+        "IP Address",
+        blank=True,
+        validators=[validate_ip_allowlist],
+        help_text="Comma-separated IPv4/IPv6 addresses or CIDR ranges. Empty: any address.",
+    )
+
+    contacts_create = models.BooleanField(default=False)
+    contacts_read = models.BooleanField(default=False)
+    contacts_update = models.BooleanField(default=False)
+    contacts_delete = models.BooleanField(default=False)
+    documents_create = models.BooleanField(default=False)
+    documents_read = models.BooleanField(default=False)
+    documents_update = models.BooleanField(default=False)
+    documents_delete = models.BooleanField(default=False)
+
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    rate_limit_per_hour = models.PositiveIntegerField(
+        default=1000, validators=[MinValueValidator(1), MaxValueValidator(10000)]
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    secret_hash = models.CharField(max_length=200, editable=False)
+    encrypted_key = models.TextField(blank=True, editable=False)
+    previous_secret_hash = models.CharField(max_length=200, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rate_limit_per_minute__gte=1, rate_limit_per_minute__lte=1000),
+                name="rate_limit_per_minute_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rate_limit_per_hour__gte=1, rate_limit_per_hour__lte=10000),
+                name="rate_limit_per_hour_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id})"
+
+    # --- issuing -------------------------------------------------------------------
+
+    def issue_secret(self) -> str:
+        """Give the key a new secret; returns the full key string (the only time it is
+        known in clear unless an encrypted copy is kept). The caller saves."""
+        if not self.key_id:
+            self.key_id = keyformat.new_key_id()
+        secret = keyformat.new_secret()
+        full_key = keyformat.compose(self.key_id, secret)
+        self.secret_hash = crypto.hash_secret(secret)
+        self.encrypted_key = "" if settings.APIKEY_SHOW_ONCE else crypto.encrypt_key(full_key)
+        return full_key
+
+    @classmethod
+    def issue(
+        cls, agent: Agent, *, created_by: User | None = None, **fields: object
+    ) -> tuple[ApiKey, str]:
+        key = cls(agent=agent, created_by=created_by, **fields)
+        full_key = key.issue_secret()
+        key.full_clean()
+        key.save()
+        return key, full_key
+
+    def rotate(self, grace: timedelta) -> str:
+        """Roll the secret, keeping every setting. The old secret keeps working for `grace`
+        (never past the key's own expiry). Re-checked under a row lock."""
+        with transaction.atomic():
+            locked = ApiKey.objects.select_for_update().get(pk=self.pk)
+            if locked.is_expired:
+                raise ValidationError("An expired key cannot be rotated; create a new key instead.")
+            now = timezone.now()
+            grace_end = now + grace
+            if locked.expires_at is not None:
+                grace_end = min(grace_end, locked.expires_at)
+            old_hash = locked.secret_hash
+            full_key = locked.issue_secret()
+            locked.previous_secret_hash = old_hash if grace_end > now else ""
+            locked.previous_secret_expires_at = grace_end if grace_end > now else None
+            locked.rotated_at = now
+            locked.save()
+        self.refresh_from_db()
+        return full_key
+
+    def reveal(self) -> str | None:
+        """The full key again, from its encrypted copy (None in show-once mode)."""
+        return crypto.decrypt_key(self.encrypted_key)
+
+    @property
+    def can_reveal(self) -> bool:
+        return bool(self.encrypted_key) and not settings.APIKEY_SHOW_ONCE
+
+    # --- authorization ----------------------------------------------------------------
+
+    def allows(self, permission: Permission) -> bool:
+        return bool(getattr(self, permission.field))
+
+    @property
+    def permissions(self) -> list[Permission]:
+        return [p for p in ALL_PERMISSIONS if self.allows(p)]
+
+    def set_permissions(self, permissions: Sequence[Permission]) -> None:
+        for permission in ALL_PERMISSIONS:
+            setattr(self, permission.field, permission in permissions)
+
+    @property
+    def areas(self) -> list[Area]:
+        """Areas with at least one permission: the Access badges."""
+        return [area for area in Area if any(p.area == area for p in self.permissions)]
+
+    def permissions_by_area(self) -> dict[str, list[str]]:
+        return {
+            area.value: [p.action.value for p in self.permissions if p.area == area]
+            for area in Area
+        }
+
+    @property
+    def networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(split_allowlist(self.ip_allowlist))
+
+    def allows_ip(self, address: IPAddress | None) -> bool:
+        if not self.ip_allowlist:
+            return True
+        return address is not None and in_networks(address, self.networks)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def previous_secret_valid(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return bool(self.previous_secret_hash) and bool(
+            self.previous_secret_expires_at and self.previous_secret_expires_at > now
+        )
+
+    # --- list flags -------------------------------------------------------------------
+
+    @property
+    def never_used(self) -> bool:
+        return self.last_used_at is None
+
+    @property
+    def idle(self) -> bool:
+        reference = self.last_used_at or self.created_at
+        return reference is not None and timezone.now() - reference >= IDLE_AFTER
+
+    @property
+    def expires_soon(self) -> bool:
+        return (
+            self.expires_at is not None
+            and not self.is_expired
+            and self.expires_at - timezone.now() <= EXPIRES_SOON
+        )
+
+    def clean(self) -> None:
+        if self.ip_allowlist:
+            with contextlib.suppress(ValueError):  # the field validator reports it
+                self.ip_allowlist = normalize_allowlist(self.ip_allowlist)
+
+    def record_use(self, address: IPAddress | None) -> None:
+        """Remember when and from where the key was last used, at most about once a minute
+        per key across all processes: the conditional update lets only one writer win."""
+        now = timezone.now()
+        interval = timedelta(seconds=settings.APIKEY_LAST_USED_INTERVAL)
+        if self.last_used_at is not None and now - self.last_used_at < interval:
+            return
+        ApiKey.objects.filter(pk=self.pk, last_used_at=self.last_used_at).update(
+            last_used_at=now, last_used_ip=str(address) if address else None
+        )
+
+
+class RateCounter(models.Model):
+    """Fixed-window request counters for the database rate-limit backend (Redis has its own)."""
+
+    bucket = models.CharField(max_length=100, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.bucket}={self.count}"

@@ -1,0 +1,52 @@
+"""Authenticates and rate-limits every /v1/open request before any view runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from a2v2.envelope import error_response
+from a2v2.http import client_ip
+from a2v2.middleware import is_open_api
+from apikeys.verification import Refusal, authenticate, rate_limit
+
+# Routes under /v1/open that need no key: health, the OpenAPI document, the docs page and
+# the JSON 404 for unknown paths.
+PUBLIC_ROUTES = {"health", "openapi-json", "openapi-view", "open-api-not-found"}
+
+
+class ApiKeyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        decision = getattr(request, "rate_limit", None)
+        if decision is not None:
+            for header, value in decision.headers().items():
+                response[header] = value
+        return response
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        if not is_open_api(request) or request.resolver_match.url_name in PUBLIC_ROUTES:
+            return None
+        try:
+            key = authenticate(request)
+        except Refusal as refusal:
+            response = error_response(refusal.status, refusal.message)
+            for header, value in refusal.headers.items():
+                response[header] = value
+            if refusal.status == 401:
+                response["WWW-Authenticate"] = 'Bearer realm="a2v2"'
+            return response
+        decision = rate_limit(key)
+        request.rate_limit = decision  # type: ignore[attr-defined]
+        if not decision.allowed:
+            return error_response(429, "Rate limit exceeded for this API key.")
+        request.api_key = key  # type: ignore[attr-defined]
+        key.record_use(client_ip(request))
+        return None

@@ -1,0 +1,57 @@
+"""Each Open API endpoint declares the one permission it needs; nothing else gets in.
+
+`auth=requires(Area.CONTACTS, Action.READ)` on an operation checks the key that
+ApiKeyMiddleware attached, and that the `<AGENT_ID>` in the path is the key's own agent
+(another agent answers as not found). The API's default, for an operation that declares
+nothing, is `undeclared`: always denied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja.security import APIKeyHeader
+
+from a2v2.envelope import ApiError
+from apikeys.models import Action, ApiKey, Area, Permission
+
+
+class KeyPermission(APIKeyHeader):
+    param_name = "X-API-Key"
+
+    def __init__(self, permission: Permission | None) -> None:
+        self.permission = permission
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> ApiKey:
+        key: ApiKey | None = getattr(request, "api_key", None)
+        if key is None:
+            raise ApiError(401)
+        agent_id = request.resolver_match.kwargs.get("agent_id") if request.resolver_match else None
+        if agent_id is not None and agent_id != key.agent.public_id:
+            raise ApiError(404, "Agent not found.")
+        if self.permission is not None and not key.allows(self.permission):
+            raise ApiError(403, f"This API key does not have the {self.permission} permission.")
+        return key
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # pragma: no cover
+        raise NotImplementedError  # __call__ does the work
+
+
+def requires(area: Area, action: Action) -> KeyPermission:
+    return KeyPermission(Permission(area, action))
+
+
+any_valid_key = KeyPermission(None)
+
+
+class Undeclared(KeyPermission):
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def __call__(self, request: HttpRequest) -> ApiKey:
+        raise ApiError(403, "This endpoint declares no permission, so no key may call it.")
+
+
+undeclared = Undeclared()

@@ -1,0 +1,211 @@
+"""Where an API key is verified: the one path every /v1/open request takes.
+
+Order matters for cost. Cheap rejects come first (shape and checksum: no I/O; unknown key
+id: one indexed query). The argon2id check (~150 ms) runs only when no memo says "this
+secret matched this stored hash", and only within a per-key-id and per-client budget, so
+a flood of wrong secrets cannot starve the CPU. The key row itself is read from the
+database on every request, so a deleted key, a removed permission, a changed allowlist
+or a passed expiry refuses the very next request in every process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from a2v2.http import client_ip
+from apikeys import crypto, keyformat, ratelimit
+from apikeys.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+MISSING_CREDENTIALS = (
+    "Missing API key. Send it in the x-api-key header "
+    "(or the key id in x-api-key and the secret in x-api-secret)."
+)
+INVALID_KEY = "Invalid API key."
+QUERY_STRING_NAMES = {
+    "api_key",
+    "apikey",
+    "key",
+    "x-api-key",
+    "x_api_key",
+    "api_secret",
+    "x-api-secret",
+    "secret",
+    "token",
+    "access_token",
+}
+
+
+@dataclass
+class Refusal(Exception):
+    status: int
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _LocalMemo:
+    """This process's own memo of verified secrets, bounded in size and age."""
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self.size, self.ttl = size, ttl
+        self._entries: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, token: str) -> bool:
+        with self._lock:
+            stamp = self._entries.get(token)
+            if stamp is None or time.monotonic() - stamp > self.ttl:
+                self._entries.pop(token, None)
+                return False
+            self._entries.move_to_end(token)
+            return True
+
+    def add(self, token: str) -> None:
+        with self._lock:
+            self._entries[token] = time.monotonic()
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+local_memo = _LocalMemo(size=10_000, ttl=600)
+_hash_slots = threading.BoundedSemaphore(1)
+
+
+def presented_key(request: HttpRequest) -> keyformat.PresentedKey:
+    if QUERY_STRING_NAMES & {name.lower() for name in request.GET}:
+        raise Refusal(400, "API keys are not accepted in the URL; send the x-api-key header.")
+    authorization = request.headers.get("Authorization", "")
+    header_key = request.headers.get("X-API-Key", "")
+    header_secret = request.headers.get("X-API-Secret", "")
+    try:
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Refusal(401, "Use 'Authorization: Bearer <API key>'.")
+            return keyformat.parse_full_key(value)
+        if header_key and header_secret:
+            return keyformat.parse_key_id_and_secret(header_key, header_secret)
+        if header_key:
+            return keyformat.parse_full_key(header_key)
+    except keyformat.MalformedKey as error:
+        raise Refusal(401, str(error)) from None
+    raise Refusal(401, MISSING_CREDENTIALS)
+
+
+def _candidate_hashes(key: ApiKey) -> list[str]:
+    hashes = [key.secret_hash]
+    if key.previous_secret_valid():
+        hashes.append(key.previous_secret_hash)
+    return hashes
+
+
+def _memoized(token: str) -> bool:
+    if token in local_memo:
+        return True
+    if cache.get(f"akv:{token}"):
+        local_memo.add(token)
+        return True
+    return False
+
+
+def _remember(token: str) -> None:
+    local_memo.add(token)
+    cache.set(f"akv:{token}", 1, timeout=settings.APIKEY_VERIFIED_TTL)
+
+
+def _hash_budget_windows() -> tuple[ratelimit.Window, ratelimit.Window]:
+    return (
+        ratelimit.Window("minute", 60, settings.APIKEY_HASH_ATTEMPTS_PER_KEY),
+        ratelimit.Window("minute", 60, settings.APIKEY_HASH_ATTEMPTS_PER_CLIENT),
+    )
+
+
+def secret_matches(key: ApiKey, secret: str, client: str) -> bool:
+    hashes = _candidate_hashes(key)
+    tokens = [crypto.memo_token(key.key_id, secret, h) for h in hashes]
+    if any(_memoized(t) for t in tokens):
+        return True
+
+    per_key, per_client = _hash_budget_windows()
+    key_subject, client_subject = f"hash:key:{key.key_id}", f"hash:ip:{client}"
+    if ratelimit.over(key_subject, per_key) or ratelimit.over(client_subject, per_client):
+        raise Refusal(
+            429,
+            "Too many unverified attempts for this API key; try again in a minute.",
+            {"Retry-After": str(per_key.resets_in(time.time()))},
+        )
+    ratelimit.count(key_subject, per_key)
+    ratelimit.count(client_subject, per_client)
+
+    # One slow hash at a time per process: others wait briefly, then are told to retry.
+    if not _hash_slots.acquire(timeout=settings.APIKEY_HASH_WAIT_SECONDS):
+        raise Refusal(503, "Busy verifying API keys; retry shortly.", {"Retry-After": "1"})
+    try:
+        for stored, token in zip(hashes, tokens, strict=True):
+            if crypto.verify_secret(stored, secret):
+                _remember(token)
+                return True
+    finally:
+        _hash_slots.release()
+    return False
+
+
+def _failures_window() -> ratelimit.Window:
+    return ratelimit.Window("minute", 60, settings.APIKEY_FAILURES_PER_CLIENT)
+
+
+def authenticate(request: HttpRequest) -> ApiKey:
+    """The key this request presents, or a Refusal saying why not."""
+    address = client_ip(request)
+    client = str(address) if address else "unknown"
+    failures = _failures_window()
+    failure_subject = f"authfail:ip:{client}"
+    if ratelimit.over(failure_subject, failures):
+        raise Refusal(
+            429,
+            "Too many failed authentication attempts from this address; try again later.",
+            {"Retry-After": str(failures.resets_in(time.time()))},
+        )
+    try:
+        presented = presented_key(request)
+        key = (
+            ApiKey.objects.select_related("agent__organization")
+            .filter(key_id=presented.key_id)
+            .first()
+        )
+        if key is None or not secret_matches(key, presented.secret, client):
+            logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
+            raise Refusal(401, INVALID_KEY)
+        if key.is_expired:
+            raise Refusal(401, "This API key has expired.")
+        if not key.allows_ip(address):
+            raise Refusal(403, "Requests from this IP address are not allowed for this API key.")
+    except Refusal as refusal:
+        if refusal.status == 401:
+            ratelimit.count(failure_subject, failures)
+        raise
+    return key
+
+
+def rate_limit(key: ApiKey) -> ratelimit.Decision:
+    return ratelimit.hit(
+        f"key:{key.key_id}",
+        [
+            ratelimit.Window("minute", 60, key.rate_limit_per_minute),
+            ratelimit.Window("hour", 3600, key.rate_limit_per_hour),
+        ],
+    )

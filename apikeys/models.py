@@ -75,7 +75,7 @@ def validate_ip_allowlist(value: str) -> None:
     except ValueError as error:
         raise ValidationError(
             f"{error}. Use addresses such as 192.168.1.1 or CIDRs such as 10.0.0.0/8."
-        )
+        ) from None
 
 
 def split_allowlist(value: str) -> list[str]:

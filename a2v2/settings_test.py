@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 from a2v2.settings import *  # noqa: F403
@@ -15,3 +16,6 @@ WHITENOISE_AUTOREFRESH = True
 KEY_ENCRYPTION_KEYS = ["tests-only-key-encryption-key"]
 # Cheap argon2 for speed; the parameters live in each hash, so verification is unchanged.
 APIKEY_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+# A test database of this run's own, so that runs side by side do not drop each other's.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_a2v2_{os.getpid()}"}  # noqa: F405

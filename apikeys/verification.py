@@ -127,11 +127,21 @@ def _remember(token: str) -> None:
     cache.set(f"akv:{token}", 1, timeout=settings.APIKEY_VERIFIED_TTL)
 
 
-def _hash_budget_windows() -> tuple[ratelimit.Window, ratelimit.Window]:
-    return (
-        ratelimit.Window("minute", 60, settings.APIKEY_HASH_ATTEMPTS_PER_KEY),
-        ratelimit.Window("minute", 60, settings.APIKEY_HASH_ATTEMPTS_PER_CLIENT),
-    )
+def _hash_budgets(key_id: str, client: str) -> list[tuple[str, ratelimit.Window]]:
+    """Failed slow checks allowed per minute: per key id and client (so one attacker
+    cannot lock a key out for everyone), per client, and per key id from all clients (so
+    a distributed flood is still bounded)."""
+    return [
+        (
+            f"hash:{key_id}:{client}",
+            ratelimit.Window("minute", 60, settings.APIKEY_HASH_FAILURES_PER_KEY_AND_CLIENT),
+        ),
+        (
+            f"hash:ip:{client}",
+            ratelimit.Window("minute", 60, settings.APIKEY_HASH_FAILURES_PER_CLIENT),
+        ),
+        (f"hash:{key_id}", ratelimit.Window("minute", 60, settings.APIKEY_HASH_FAILURES_PER_KEY)),
+    ]
 
 
 def secret_matches(key: ApiKey, secret: str, client: str) -> bool:
@@ -140,16 +150,14 @@ def secret_matches(key: ApiKey, secret: str, client: str) -> bool:
     if any(_memoized(t) for t in tokens):
         return True
 
-    per_key, per_client = _hash_budget_windows()
-    key_subject, client_subject = f"hash:key:{key.key_id}", f"hash:ip:{client}"
-    if ratelimit.over(key_subject, per_key) or ratelimit.over(client_subject, per_client):
-        raise Refusal(
-            429,
-            "Too many unverified attempts for this API key; try again in a minute.",
-            {"Retry-After": str(per_key.resets_in(time.time()))},
-        )
-    ratelimit.count(key_subject, per_key)
-    ratelimit.count(client_subject, per_client)
+    budgets = _hash_budgets(key.key_id, client)
+    for subject, window in budgets:
+        if ratelimit.over(subject, window):
+            raise Refusal(
+                429,
+                "Too many failed attempts for this API key; try again in a minute.",
+                {"Retry-After": str(window.resets_in(time.time()))},
+            )
 
     # One slow hash at a time per process: others wait briefly, then are told to retry.
     if not _hash_slots.acquire(timeout=settings.APIKEY_HASH_WAIT_SECONDS):
@@ -161,6 +169,8 @@ def secret_matches(key: ApiKey, secret: str, client: str) -> bool:
                 return True
     finally:
         _hash_slots.release()
+    for subject, window in budgets:
+        ratelimit.count(subject, window)
     return False
 
 

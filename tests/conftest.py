@@ -14,11 +14,21 @@ from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
+def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
     # The cache is shared (database or Redis): counters must not leak between tests.
-    cache.clear()
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+        "live_server",
+    } & set(request.fixturenames)
+    if uses_db:
+        request.getfixturevalue(
+            "db" if "live_server" not in request.fixturenames else "transactional_db"
+        )
+        cache.clear()
     yield
-    cache.clear()
+    if uses_db:
+        cache.clear()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import Agent, Membership, Organization, Role, User
+from apikeys.models import ALL_PERMISSIONS, ApiKey
 
 PASSWORD = "correct horse battery staple"
 
@@ -44,3 +45,14 @@ class AgentFactory(DjangoModelFactory[Agent]):
 
     organization = factory.SubFactory(OrganizationFactory)
     name = factory.Sequence(lambda n: f"Agent {n}")
+
+
+def make_key(agent: Agent, *permissions: str, **fields: object) -> tuple[ApiKey, str]:
+    """An API key of `agent` with the named permissions ("contacts_read", …); returns the
+    key and its full string, e.g. `make_key(agent_a, "contacts_read", expires_at=...)`."""
+    flags = {name: True for name in permissions}
+    return ApiKey.issue(agent, name=fields.pop("name", "Integration"), **flags, **fields)
+
+
+def all_permissions() -> list[str]:
+    return [p.field for p in ALL_PERMISSIONS]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from apikeys.models import ApiKey, RateCounter
+
+
+class Command(BaseCommand):
+    help = "Delete old audit events, keys that expired long ago, and ended rate-limit windows."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--audit-days",
+            type=int,
+            default=365,
+            help="Keep audit events this many days (default 365).",
+        )
+        parser.add_argument(
+            "--expired-key-days",
+            type=int,
+            default=30,
+            help="Delete keys expired more than this many days ago (default 30).",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["audit_days"] < 1 or options["expired_key_days"] < 0:
+            raise CommandError("--audit-days must be at least 1 and --expired-key-days at least 0.")
+        now = timezone.now()
+        targets = {
+            "auditEvents": AuditEvent.objects.filter(
+                created_at__lt=now - timedelta(days=options["audit_days"])
+            ),
+            "expiredKeys": ApiKey.objects.filter(
+                expires_at__lt=now - timedelta(days=options["expired_key_days"])
+            ),
+            "rateCounters": RateCounter.objects.filter(expires_at__lt=now),
+        }
+        counts = {name: qs.count() for name, qs in targets.items()}
+        if not options["dry_run"]:
+            for queryset in targets.values():
+                queryset.delete()
+        if options["json"]:
+            self.stdout.write(json.dumps({"dryRun": options["dry_run"], **counts}))
+        else:
+            verb = "Would delete" if options["dry_run"] else "Deleted"
+            self.stdout.write(
+                f"{verb} {counts['auditEvents']} audit event(s), {counts['expiredKeys']} "
+                f"expired key(s), {counts['rateCounters']} rate-limit window(s)."
+            )

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client, override_settings
+
+from accounts.models import Agent, AuditAction, AuditEvent
+from apikeys.models import ApiKey
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> dict | list:
+    out = StringIO()
+    call_command("apikey", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_create_prints_a_working_key_once(client: Client, agent_a: Agent) -> None:
+    created = run(
+        "create",
+        "--agent",
+        agent_a.public_id,
+        "--name",
+        "CLI",
+        "--permission",
+        "contacts:read",
+        "--permission",
+        "documents_create",
+        "--ip",
+        "127.0.0.1, ::1",
+    )
+
+    assert created["permissions"] == {"contacts": ["read"], "documents": ["create"]}
+    assert created["ipAllowlist"] == "127.0.0.1, ::1"
+    response = client.get("/v1/open/keys/me", headers={"x-api-key": created["key"]})
+    assert response.status_code == 200
+    assert AuditEvent.objects.get(action=AuditAction.CREATE).actor == "manage.py apikey"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--permission", "contacts:fly"], "Unknown permission"),
+        (["--ip", "300.1.1.1"], "not an IP address"),
+        (["--per-minute", "0"], "rate_limit_per_minute"),
+        (["--per-hour", "10001"], "rate_limit_per_hour"),
+        (["--expires", "2001-01-01"], "future"),
+        (["--expires", "soon"], "not a date"),
+    ],
+)
+def test_create_refuses_bad_input(agent_a: Agent, args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        run("create", "--agent", agent_a.public_id, "--name", "CLI", *args)
+    assert not ApiKey.objects.exists()
+
+
+def test_create_for_an_unknown_agent(db: None) -> None:
+    with pytest.raises(CommandError, match="No agent"):
+        run("create", "--agent", "0" * 24, "--name", "CLI")
+
+
+def test_list_show_and_reveal(agent_a: Agent) -> None:
+    key, full = make_key(agent_a, "contacts_read", name="Listed")
+    listed = run("list", "--agent", agent_a.public_id)
+    assert [k["keyId"] for k in listed] == [key.key_id]
+    assert "key" not in listed[0]
+
+    assert "key" not in run("show", key.key_id)
+    assert run("show", key.key_id, "--reveal")["key"] == full
+    assert AuditEvent.objects.filter(action=AuditAction.READ).count() == 1
+
+
+@override_settings(APIKEY_SHOW_ONCE=True)
+def test_reveal_in_show_once_mode_says_rotate(agent_a: Agent) -> None:
+    key, _ = make_key(agent_a)
+    with pytest.raises(CommandError, match="rotate"):
+        run("show", key.key_id, "--reveal")
+
+
+def test_rotate_and_revoke(client: Client, agent_a: Agent) -> None:
+    key, old = make_key(agent_a)
+    rotated = run("rotate", key.key_id, "--grace", "1h")
+    assert rotated["key"] != old and rotated["oldSecretValidUntil"]
+    assert client.get("/v1/open/keys/me", headers={"x-api-key": old}).status_code == 200
+
+    run("revoke", key.key_id)
+    assert client.get("/v1/open/keys/me", headers={"x-api-key": rotated["key"]}).status_code == 401
+    with pytest.raises(CommandError, match="No API key"):
+        run("revoke", key.key_id)
+
+
+def test_verify(agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    assert run("verify", full)["valid"] is True
+    with pytest.raises(CommandError, match="malformed"):
+        run("verify", full[:-1])
+    key.delete()
+    with pytest.raises(CommandError, match="Invalid"):
+        run("verify", full)
+
+
+def test_key_encryption_rotation(agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    with override_settings(KEY_ENCRYPTION_KEYS=["new-kek", "tests-only-key-encryption-key"]):
+        call_command("rotate_key_encryption", stdout=StringIO())
+    with override_settings(KEY_ENCRYPTION_KEYS=["new-kek"]):
+        key.refresh_from_db()
+        assert key.reveal() == full
+    with (
+        override_settings(KEY_ENCRYPTION_KEYS=["unrelated"]),
+        pytest.raises(CommandError, match="could not"),
+    ):
+        call_command("rotate_key_encryption", stdout=StringIO())
+
+
+def test_prune_removes_old_events_and_long_expired_keys(agent_a: Agent) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old_key, _ = make_key(agent_a, name="old")
+    ApiKey.objects.filter(pk=old_key.pk).update(expires_at=timezone.now() - timedelta(days=31))
+    make_key(agent_a, name="current")
+    event = AuditEvent.objects.create(
+        organization=agent_a.organization,
+        actor="x",
+        action="read",
+        resource="r",
+        description="d",
+        status="success",
+    )
+    AuditEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(days=400))
+
+    out = StringIO()
+    call_command("prune", "--json", stdout=out)
+    assert json.loads(out.getvalue())["expiredKeys"] == 1
+    assert list(ApiKey.objects.values_list("name", flat=True)) == ["current"]
+    assert not AuditEvent.objects.filter(pk=event.pk).exists()

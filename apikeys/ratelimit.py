@@ -54,55 +54,69 @@ def _uses_redis() -> bool:
     return "redis" in type(cache).__module__.lower()
 
 
-def _redis_incr(bucket: str, ttl: int) -> int:
-    key = cache.make_and_validate_key(f"rl:{bucket}")
-    client = cache._cache.get_client(key, write=True)  # type: ignore[attr-defined]
-    pipe = client.pipeline()
-    pipe.incr(key)
-    pipe.expire(key, ttl, nx=True)
-    count, _ = pipe.execute()
-    return int(count)
+def _redis_client(write: bool):  # type: ignore[no-untyped-def]
+    return cache._cache.get_client(write=write)  # type: ignore[attr-defined]
 
 
-def _redis_peek(bucket: str) -> int:
-    key = cache.make_and_validate_key(f"rl:{bucket}")
-    value = cache._cache.get_client(key).get(key)  # type: ignore[attr-defined]
-    return int(value or 0)
+def _redis_key(bucket: str) -> str:
+    return cache.make_and_validate_key(f"rl:{bucket}")
 
 
-def _db_incr(bucket: str, ttl: int) -> int:
+def _redis_incr(buckets: list[tuple[str, int]]) -> list[int]:
+    pipe = _redis_client(write=True).pipeline(transaction=False)
+    for bucket, ttl in buckets:
+        key = _redis_key(bucket)
+        pipe.incr(key)
+        pipe.expire(key, ttl, nx=True)
+    return [int(count) for count in pipe.execute()[::2]]
+
+
+def _redis_peek(buckets: list[str]) -> list[int]:
+    values = _redis_client(write=False).mget([_redis_key(b) for b in buckets])
+    return [int(value or 0) for value in values]
+
+
+def _db_incr(buckets: list[tuple[str, int]]) -> list[int]:
+    """All windows in one statement: one write transaction per request, not one per window."""
     table = RateCounter._meta.db_table
-    expires = datetime.fromtimestamp(time.time() + ttl, tz=UTC)
+    now = time.time()
+    rows = ", ".join(["(%s, 1, %s)"] * len(buckets))
+    params: list[object] = []
+    for bucket, ttl in buckets:
+        params += [bucket, datetime.fromtimestamp(now + ttl, tz=UTC)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (bucket, count, expires_at) VALUES (%s, 1, %s) "
-            f"ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING count",
-            [bucket, expires],
+            f"INSERT INTO {table} (bucket, count, expires_at) VALUES {rows} "
+            f"ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 "
+            f"RETURNING bucket, count",
+            params,
         )
-        (count,) = cursor.fetchone()
-    if count == 1 and random.random() < 0.02:
+        counts = dict(cursor.fetchall())
+    if 1 in counts.values() and random.random() < 0.02:
         # A new window began somewhere: now and then sweep windows that have ended.
         RateCounter.objects.filter(expires_at__lt=datetime.now(tz=UTC)).delete()
-    return int(count)
+    return [int(counts[bucket]) for bucket, _ in buckets]
 
 
-def _db_peek(bucket: str) -> int:
-    row = RateCounter.objects.filter(bucket=bucket, expires_at__gt=datetime.now(tz=UTC))
-    return row.values_list("count", flat=True).first() or 0
+def _db_peek(buckets: list[str]) -> list[int]:
+    live = RateCounter.objects.filter(bucket__in=buckets, expires_at__gt=datetime.now(tz=UTC))
+    counts = dict(live.values_list("bucket", "count"))
+    return [counts.get(bucket, 0) for bucket in buckets]
 
 
-def incr(bucket: str, ttl: int) -> int:
-    return _redis_incr(bucket, ttl) if _uses_redis() else _db_incr(bucket, ttl)
+def incr(buckets: list[tuple[str, int]]) -> list[int]:
+    """Add one to each (bucket, ttl) and return the new counts, in one round trip."""
+    return _redis_incr(buckets) if _uses_redis() else _db_incr(buckets)
 
 
-def peek(bucket: str) -> int:
-    return _redis_peek(bucket) if _uses_redis() else _db_peek(bucket)
+def peek(buckets: list[str]) -> list[int]:
+    return _redis_peek(buckets) if _uses_redis() else _db_peek(buckets)
 
 
 def hit(subject: str, windows: list[Window]) -> Decision:
     """Count one request against every window; allowed only if all are within limits."""
     now = time.time()
-    counts = [incr(w.bucket(subject, now), w.seconds) for w in windows]
+    counts = incr([(w.bucket(subject, now), w.seconds) for w in windows])
     exceeded = [w for w, count in zip(windows, counts, strict=True) if count > w.limit]
     tightest = min(zip(windows, counts, strict=True), key=lambda wc: wc[0].limit - wc[1])
     return Decision(
@@ -114,10 +128,16 @@ def hit(subject: str, windows: list[Window]) -> Decision:
     )
 
 
-def over(subject: str, window: Window) -> bool:
-    """True when `subject` has already used up `window` (without counting this call)."""
-    return peek(window.bucket(subject, time.time())) >= window.limit
+def first_exhausted(subjects: list[tuple[str, Window]]) -> Window | None:
+    """The first window its subject has already used up (without counting this call)."""
+    now = time.time()
+    counts = peek([window.bucket(subject, now) for subject, window in subjects])
+    for (_, window), used in zip(subjects, counts, strict=True):
+        if used >= window.limit:
+            return window
+    return None
 
 
-def count(subject: str, window: Window) -> None:
-    incr(window.bucket(subject, time.time()), window.seconds)
+def count(subjects: list[tuple[str, Window]]) -> None:
+    now = time.time()
+    incr([(window.bucket(subject, now), window.seconds) for subject, window in subjects])

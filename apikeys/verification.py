@@ -127,38 +127,23 @@ def _remember(token: str) -> None:
     cache.set(f"akv:{token}", 1, timeout=settings.APIKEY_VERIFIED_TTL)
 
 
-def _hash_budgets(key_id: str, client: str) -> list[tuple[str, ratelimit.Window]]:
-    """Failed slow checks allowed per minute: per key id and client (so one attacker
-    cannot lock a key out for everyone), per client, and per key id from all clients (so
-    a distributed flood is still bounded)."""
+def _failure_budgets(key_id: str, client: str) -> list[tuple[str, ratelimit.Window]]:
+    """Failed attempts allowed per minute: per client across all keys (random keys), and
+    for slow checks per key id and client (so one attacker cannot lock a key out for
+    everyone), per client, and per key id from all clients (a distributed flood)."""
+
+    def per_minute(limit: int) -> ratelimit.Window:
+        return ratelimit.Window("minute", 60, limit)
+
     return [
-        (
-            f"hash:{key_id}:{client}",
-            ratelimit.Window("minute", 60, settings.APIKEY_HASH_FAILURES_PER_KEY_AND_CLIENT),
-        ),
-        (
-            f"hash:ip:{client}",
-            ratelimit.Window("minute", 60, settings.APIKEY_HASH_FAILURES_PER_CLIENT),
-        ),
-        (f"hash:{key_id}", ratelimit.Window("minute", 60, settings.APIKEY_HASH_FAILURES_PER_KEY)),
+        (f"authfail:ip:{client}", per_minute(settings.APIKEY_FAILURES_PER_CLIENT)),
+        (f"hash:{key_id}:{client}", per_minute(settings.APIKEY_HASH_FAILURES_PER_KEY_AND_CLIENT)),
+        (f"hash:ip:{client}", per_minute(settings.APIKEY_HASH_FAILURES_PER_CLIENT)),
+        (f"hash:{key_id}", per_minute(settings.APIKEY_HASH_FAILURES_PER_KEY)),
     ]
 
 
-def secret_matches(key: ApiKey, secret: str, client: str) -> bool:
-    hashes = _candidate_hashes(key)
-    tokens = [crypto.memo_token(key.key_id, secret, h) for h in hashes]
-    if any(_memoized(t) for t in tokens):
-        return True
-
-    budgets = _hash_budgets(key.key_id, client)
-    for subject, window in budgets:
-        if ratelimit.over(subject, window):
-            raise Refusal(
-                429,
-                "Too many failed attempts for this API key; try again in a minute.",
-                {"Retry-After": str(window.resets_in(time.time()))},
-            )
-
+def _slow_check(key: ApiKey, secret: str, hashes: list[str], tokens: list[str]) -> bool:
     # One slow hash at a time per process: others wait briefly, then are told to retry.
     if not _hash_slots.acquire(timeout=settings.APIKEY_HASH_WAIT_SECONDS):
         raise Refusal(503, "Busy verifying API keys; retry shortly.", {"Retry-After": "1"})
@@ -169,45 +154,68 @@ def secret_matches(key: ApiKey, secret: str, client: str) -> bool:
                 return True
     finally:
         _hash_slots.release()
-    for subject, window in budgets:
-        ratelimit.count(subject, window)
     return False
 
 
-def _failures_window() -> ratelimit.Window:
-    return ratelimit.Window("minute", 60, settings.APIKEY_FAILURES_PER_CLIENT)
+def secret_matches(key: ApiKey | None, presented: keyformat.PresentedKey, client: str) -> bool:
+    """Whether the presented secret is this key's (current, or previous within its grace).
+
+    A memo hit answers at once. Otherwise the caller's failure budgets are checked before
+    any slow hash, and a failure is counted against them."""
+    hashes = _candidate_hashes(key) if key else []
+    tokens = [crypto.memo_token(presented.key_id, presented.secret, h) for h in hashes]
+    if any(_memoized(t) for t in tokens):
+        return True
+    budgets = _failure_budgets(presented.key_id, client)
+    if key is None:
+        budgets = budgets[:1]  # no slow check happens for an unknown key id
+    exhausted = ratelimit.first_exhausted(budgets)
+    if exhausted is not None:
+        raise Refusal(
+            429,
+            "Too many failed authentication attempts; try again in a minute.",
+            {"Retry-After": str(exhausted.resets_in(time.time()))},
+        )
+    if key is not None and _slow_check(key, presented.secret, hashes, tokens):
+        return True
+    ratelimit.count(budgets)
+    logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
+    return False
+
+
+def _count_client_failure(client: str) -> None:
+    """A malformed or missing credential: counted, and refused outright past the budget."""
+    budget = _failure_budgets("-", client)[:1]
+    exhausted = ratelimit.first_exhausted(budget)
+    if exhausted is not None:
+        raise Refusal(
+            429,
+            "Too many failed authentication attempts; try again in a minute.",
+            {"Retry-After": str(exhausted.resets_in(time.time()))},
+        )
+    ratelimit.count(budget)
 
 
 def authenticate(request: HttpRequest) -> ApiKey:
     """The key this request presents, or a Refusal saying why not."""
     address = client_ip(request)
     client = str(address) if address else "unknown"
-    failures = _failures_window()
-    failure_subject = f"authfail:ip:{client}"
-    if ratelimit.over(failure_subject, failures):
-        raise Refusal(
-            429,
-            "Too many failed authentication attempts from this address; try again later.",
-            {"Retry-After": str(failures.resets_in(time.time()))},
-        )
     try:
         presented = presented_key(request)
-        key = (
-            ApiKey.objects.select_related("agent__organization")
-            .filter(key_id=presented.key_id)
-            .first()
-        )
-        if key is None or not secret_matches(key, presented.secret, client):
-            logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
-            raise Refusal(401, INVALID_KEY)
-        if key.is_expired:
-            raise Refusal(401, "This API key has expired.")
-        if not key.allows_ip(address):
-            raise Refusal(403, "Requests from this IP address are not allowed for this API key.")
     except Refusal as refusal:
         if refusal.status == 401:
-            ratelimit.count(failure_subject, failures)
+            _count_client_failure(client)
         raise
+    key = (
+        ApiKey.objects.select_related("agent__organization").filter(key_id=presented.key_id).first()
+    )
+    if not secret_matches(key, presented, client):
+        raise Refusal(401, INVALID_KEY)
+    assert key is not None
+    if key.is_expired:
+        raise Refusal(401, "This API key has expired.")
+    if not key.allows_ip(address):
+        raise Refusal(403, "Requests from this IP address are not allowed for this API key.")
     return key
 
 

@@ -205,7 +205,7 @@ class Command(BaseCommand):
         except keyformat.MalformedKey as error:
             raise CommandError(str(error)) from None
         key = ApiKey.objects.select_related("agent").filter(key_id=presented.key_id).first()
-        if key is None or not secret_matches(key, presented.secret, "manage.py"):
+        if key is None or not secret_matches(key, presented, "manage.py"):
             raise CommandError("Invalid API key: unknown id or wrong secret.")
         if key.is_expired:
             raise CommandError(f"API key {key.key_id} has expired.")

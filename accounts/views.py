@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 
 from a2v2.http import AuthenticatedHttpRequest
 from accounts.access import agent_access
-from accounts.models import Agent
+from accounts.models import Agent, AuditAction, AuditEvent
+
+AUDIT_EVENTS_PER_PAGE = 25
 
 
 @login_required
@@ -25,5 +29,26 @@ def agent_home(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse
 
 @login_required
 def audit_logs(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
+    """Owners and Admins see the organization's activity, Users their own; the table alone
+    for htmx (filter, pages), the whole page otherwise."""
     access = agent_access(request, agent_id)
-    return render(request, "accounts/audit_logs.html", {"access": access, "section": "audit-logs"})
+    events = AuditEvent.objects.visible_to(access.membership).select_related("user")
+    action = request.GET.get("action", "")
+    if action in AuditAction.values:
+        events = events.filter(action=action)
+    else:
+        action = ""
+    page = Paginator(events, AUDIT_EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    template = "accounts/audit_logs.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#events"
+    context = {
+        "access": access,
+        "section": "audit-logs",
+        "page": page,
+        "action": action,
+        "actions": AuditAction.choices,
+    }
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response

@@ -4,6 +4,13 @@ from django.urls import path
 
 from apikeys import views
 
+prefix = "agents/<str:agent_id>/api-permissions/"
+
 urlpatterns = [
-    path("agents/<str:agent_id>/api-permissions/", views.key_list, name="api-permissions"),
+    path(prefix, views.key_list, name="api-permissions"),
+    path(f"{prefix}new/", views.key_create, name="api-key-new"),
+    path(f"{prefix}<str:key_id>/edit/", views.key_edit, name="api-key-edit"),
+    path(f"{prefix}<str:key_id>/rotate/", views.key_rotate, name="api-key-rotate"),
+    path(f"{prefix}<str:key_id>/delete/", views.key_delete, name="api-key-delete"),
+    path(f"{prefix}<str:key_id>/copy/", views.key_reveal, name="api-key-reveal"),
 ]

@@ -1,16 +1,250 @@
+"""The API Permissions page: list, the two-step Add API Key modal, copy, edit, rotate, delete.
+
+Every view goes through `key_manager` (Owners and Admins, desktop only). Responses vary on
+who asks and how, and none is stored by a browser or proxy: several carry a full key, which
+travels in the response body only — never in a cookie, the messages framework or a URL.
+"""
+
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap, retarget, trigger_client_event
 
 from a2v2.http import AuthenticatedHttpRequest
-from accounts.access import agent_access
+from accounts.access import AgentAccess, agent_access
+from accounts.models import AuditAction, AuditEvent, AuditStatus
+from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateForm
+from apikeys.models import GRACE_PERIODS, ApiKey
+
+PAGE = "apikeys/key_list.html"
+PHONE_USER_AGENT = re.compile(r"Mobi|Android|iPhone")
+SHOW_ONCE = "This key was shown once when it was created. It can only be rotated."
+
+KeyView = Callable[..., HttpResponse]
 
 
-@login_required
-def key_list(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
-    access = agent_access(request, agent_id, manage=True)
-    return render(
-        request, "apikeys/key_list.html", {"access": access, "section": "api-permissions"}
+def is_phone(request: AuthenticatedHttpRequest) -> bool:
+    if request.headers.get("Sec-CH-UA-Mobile") == "?1":
+        return True
+    return bool(PHONE_USER_AGENT.search(request.headers.get("User-Agent", "")))
+
+
+def key_manager(view: KeyView) -> KeyView:
+    """Owners and Admins only (404 for strangers, 403 for Users); phones get the
+    Desktop Only notice instead of the controls."""
+
+    @wraps(view)
+    def wrapper(request: AuthenticatedHttpRequest, agent_id: str, **kwargs: Any) -> HttpResponse:
+        access = agent_access(request, agent_id, manage=True)
+        if is_phone(request):
+            response = render(request, PAGE, page_context(access, desktop_only=True))
+        else:
+            response = view(request, access, **kwargs)
+        patch_vary_headers(response, ("HX-Request", "User-Agent", "Sec-CH-UA-Mobile"))
+        response["Accept-CH"] = "Sec-CH-UA-Mobile"
+        add_never_cache_headers(response)
+        return response
+
+    return login_required(wrapper)
+
+
+def page_context(access: AgentAccess, **context: Any) -> dict[str, Any]:
+    return {"access": access, "section": "api-permissions", **context}
+
+
+def render_page(
+    request: AuthenticatedHttpRequest,
+    access: AgentAccess,
+    *,
+    modal: str | None = None,
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    """The whole page (with `modal` open in its dialog), or for htmx just the fragment."""
+    context = page_context(access, modal=modal, **context)
+    if request.htmx and not request.htmx.history_restore_request:
+        fragment = modal or "keys"
+        if fragment == "keys":
+            context["keys"] = ApiKey.objects.for_agent(access.agent)
+        return render(request, f"{PAGE}#{fragment}", context, status=status)
+    context["keys"] = ApiKey.objects.for_agent(access.agent)
+    context["modal_template"] = f"{PAGE}#{modal}" if modal else None
+    return render(request, PAGE, context, status=status)
+
+
+def keys_changed(
+    request: AuthenticatedHttpRequest, access: AgentAccess, message: str
+) -> HttpResponse:
+    """After an edit or delete: the table in place and a toast (htmx), else a redirect."""
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect("api-permissions", access.agent.public_id)
+    keys = ApiKey.objects.for_agent(access.agent)
+    response = render(request, f"{PAGE}#keys", page_context(access, keys=keys))
+    retarget(response, "#keys")
+    reswap(response, "outerHTML")
+    trigger_client_event(response, "showToast", {"message": message})
+    trigger_client_event(response, "closeModal", after="settle")
+    return response
+
+
+def key_shown(
+    request: AuthenticatedHttpRequest,
+    access: AgentAccess,
+    key: ApiKey,
+    full_key: str,
+    **context: Any,
+) -> HttpResponse:
+    """The full key, in the response body only, never cached."""
+    context |= {"key": key, "full_key": full_key}
+    message = context.get("message")
+    if request.htmx:
+        keys = ApiKey.objects.for_agent(access.agent)
+        context |= {"keys": keys, "refresh_keys": True}
+        response = render(request, f"{PAGE}#key-shown", page_context(access, **context))
+        if message:
+            trigger_client_event(response, "showToast", {"message": message})
+    else:
+        if message:
+            messages.success(request, message)  # consumed by this very response
+        response = render_page(request, access, modal="key-shown", **context)
+    add_never_cache_headers(response)
+    return response
+
+
+def audit(
+    request: AuthenticatedHttpRequest,
+    access: AgentAccess,
+    key: ApiKey,
+    action: AuditAction,
+    description: str,
+    status: AuditStatus = AuditStatus.SUCCESS,
+) -> None:
+    AuditEvent.record(
+        action=action,
+        resource=f'API key "{key.name}" ({key.key_id})',
+        description=description,
+        organization=access.agent.organization,
+        agent=access.agent,
+        request=request,
+        status=status,
     )
+
+
+def agent_key(access: AgentAccess, key_id: str) -> ApiKey:
+    return get_object_or_404(ApiKey.objects.for_agent(access.agent), key_id=key_id)
+
+
+@require_http_methods(["GET"])
+@key_manager
+def key_list(request: AuthenticatedHttpRequest, access: AgentAccess) -> HttpResponse:
+    return render_page(request, access)
+
+
+@require_http_methods(["GET", "POST"])
+@key_manager
+def key_create(request: AuthenticatedHttpRequest, access: AgentAccess) -> HttpResponse:
+    """Step 1 → Next → step 2 → Give Access. Each step posts everything typed so far
+    (the other step's values as hidden fields); nothing is kept on the server in between."""
+    if request.method == "GET":
+        return render_page(request, access, modal="step-1", basics=KeyBasicsForm())
+    action = request.POST.get("action")
+    basics = KeyBasicsForm(request.POST)
+    carried = "rate_limit_per_minute" in request.POST
+    permissions = KeyPermissionsForm(request.POST if carried else None)
+    steps = {"basics": basics, "permissions": permissions}
+    if action == "back":
+        return render_page(request, access, modal="step-1", **steps)
+    if not basics.is_valid():
+        return render_page(request, access, modal="step-1", status=422, **steps)
+    if action != "create" or not permissions.is_valid():
+        status = 422 if action == "create" else 200
+        return render_page(request, access, modal="step-2", status=status, **steps)
+    key, full_key = ApiKey.issue(
+        access.agent, created_by=request.user, **basics.cleaned_data, **permissions.key_fields()
+    )
+    audit(request, access, key, AuditAction.CREATE, f'Created API key "{key.name}"')
+    return key_shown(
+        request, access, key, full_key, message="API key created successfully.", created=True
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@key_manager
+def key_edit(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
+    key = agent_key(access, key_id)
+    form = ApiKeyForm(request.POST if request.method == "POST" else None, key=key)
+    if form.is_bound and form.is_valid():
+        changed = form.changed_labels()
+        form.save()
+        description = f'Updated API key "{key.name}"' + (f" ({changed})" if changed else "")
+        audit(request, access, key, AuditAction.UPDATE, description)
+        return keys_changed(request, access, "API key updated successfully.")
+    status = 422 if form.is_bound else 200
+    return render_page(request, access, modal="edit", key=key, form=form, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@key_manager
+def key_rotate(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
+    key = agent_key(access, key_id)
+    form = RotateForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        grace = form.cleaned_data["grace"]
+        try:
+            full_key = key.rotate(GRACE_PERIODS[grace])
+        except ValidationError as error:
+            form.add_error(None, error)
+            failed = f'Could not rotate API key "{key.name}": {error.messages[0]}'
+            audit(request, access, key, AuditAction.UPDATE, failed, AuditStatus.FAILURE)
+        else:
+            label = dict(form.fields["grace"].choices)[grace]
+            description = f'Rotated API key "{key.name}" (grace period: {label})'
+            audit(request, access, key, AuditAction.UPDATE, description)
+            return key_shown(
+                request, access, key, full_key, message="API key rotated successfully."
+            )
+    status = 422 if form.is_bound else 200
+    return render_page(request, access, modal="rotate", key=key, form=form, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@key_manager
+def key_delete(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
+    key = agent_key(access, key_id)
+    if request.method == "POST":
+        audit(request, access, key, AuditAction.DELETE, f'Deleted API key "{key.name}"')
+        key.delete()
+        return keys_changed(request, access, "API key deleted.")
+    return render_page(request, access, modal="delete", key=key)
+
+
+@require_POST
+@key_manager
+def key_reveal(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
+    """Copy API Key on a row: the key again, as JSON for the clipboard script, or as a page."""
+    key = agent_key(access, key_id)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    full_key = key.reveal() if key.can_reveal else None
+    if full_key is None:
+        if wants_json:
+            return JsonResponse({"error": SHOW_ONCE}, status=409)
+        messages.error(request, SHOW_ONCE)
+        return redirect("api-permissions", access.agent.public_id)
+    audit(request, access, key, AuditAction.READ, f'Revealed API key "{key.name}"')
+    if wants_json:
+        response = JsonResponse({"key": full_key})
+        add_never_cache_headers(response)
+        return response
+    return key_shown(request, access, key, full_key, revealed=True)

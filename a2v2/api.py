@@ -18,9 +18,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csp import csp_override
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from redis.exceptions import RedisError
 
 from a2v2.envelope import ApiError, error_response, ok
 from a2v2.health import Dependencies, check_dependencies
+from a2v2.middleware import database_error_response
 from apikeys.permissions import undeclared
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ def _validation_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Ninja's pydantic errors as {"field.path": ["message", ...]}."""
     fields: dict[str, list[str]] = {}
     for error in errors:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "payload")]
+        location = [
+            str(part) for part in error.get("loc", ()) if part not in ("body", "payload", "query")
+        ]
         field = ".".join(location) or "__all__"
         fields.setdefault(field, []).append(str(error.get("msg", "Invalid value.")))
     return fields
@@ -62,7 +66,53 @@ docs_csp = csp_override(
     }
 )
 
-api = NinjaAPI(
+# Refusals any keyed operation can answer with, whatever the view declares: the key
+# middleware and the permission layer produce them before the view runs (PRODUCT.md §5).
+KEYED_REFUSALS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}
+INPUT_REFUSALS = {422: "Unprocessable Content"}
+BODY_REFUSALS = {413: "Content Too Large"}
+UPLOAD_REFUSALS = {415: "Unsupported Media Type"}
+
+
+class OpenApi(NinjaAPI):
+    """Documents in every operation the error envelopes it can really answer with, so the
+    OpenAPI document tells clients (and schemathesis) the whole truth."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "ErrorEnvelope", ErrorEnvelope.model_json_schema(ref_template="#/components/{model}")
+        )
+        reference = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if not isinstance(operation, dict) or not operation.get("security"):
+                    continue
+                refusals = dict(KEYED_REFUSALS)
+                body = operation.get("requestBody", {}).get("content", {})
+                if operation.get("parameters") or body:
+                    refusals |= INPUT_REFUSALS
+                if body:
+                    refusals |= BODY_REFUSALS
+                if "multipart/form-data" in body:
+                    refusals |= UPLOAD_REFUSALS
+                responses = operation.setdefault("responses", {})
+                for status, description in refusals.items():
+                    responses.setdefault(
+                        str(status), {"description": description, "content": reference}
+                    )
+        return schema
+
+
+api = OpenApi(
     title="A2V2 Open API",
     version="1.0.0",
     description=(
@@ -109,9 +159,14 @@ def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
 
 
 @api.exception_handler(DatabaseError)
-def _database_down(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
-    logger.exception("Database error under /v1/open")
-    return error_response(503, "The database is unavailable; try again shortly.")
+def _database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    return database_error_response(exc)
+
+
+@api.exception_handler(RedisError)
+def _cache_down(request: HttpRequest, exc: RedisError) -> HttpResponse:
+    logger.exception("Cache error under /v1/open")
+    return error_response(503, "The cache is unavailable; try again shortly.")
 
 
 @api.exception_handler(Exception)

@@ -38,6 +38,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="a2v2.E004",
             )
         )
+    if settings.RATELIMIT_ON_CACHE_FAILURE not in ("open", "closed"):
+        problems.append(
+            Error(
+                f"RATELIMIT_ON_CACHE_FAILURE is {settings.RATELIMIT_ON_CACHE_FAILURE!r}.",
+                hint='Use "closed" (refuse with 503 while Redis is down) or "open".',
+                id="a2v2.E005",
+            )
+        )
     engine = settings.DATABASES["default"]["ENGINE"]
     tasks_backend = settings.TASKS["default"]["BACKEND"]
     cache_backend = settings.CACHES["default"]["BACKEND"]

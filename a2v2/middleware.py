@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from a2v2.envelope import error_response
@@ -40,7 +40,24 @@ class OpenApiEnvelopeMiddleware:
         if not is_open_api(request):
             return None
         if isinstance(exception, DatabaseError):
-            logger.exception("Database error under /v1/open")
-            return error_response(503, "The database is unavailable; try again shortly.")
+            return database_error_response(exception)
         logger.exception("Unhandled error under /v1/open")
         return error_response(500)
+
+
+def database_error_response(exception: DatabaseError) -> HttpResponse:
+    """Only a database that cannot be reached is "unavailable" (503, retry); a value out of
+    range is the client's (422), a constraint race a conflict (409), anything else ours."""
+    if isinstance(exception, OperationalError | InterfaceError):
+        logger.warning("Database unavailable under /v1/open: %s", exception)
+        response = error_response(503, "The database is unavailable; try again shortly.")
+        response["Retry-After"] = "5"
+        return response
+    if isinstance(exception, DataError):
+        logger.info("Database refused a value under /v1/open: %s", exception)
+        return error_response(422, "A value is out of range.")
+    if isinstance(exception, IntegrityError):
+        logger.info("Integrity error under /v1/open: %s", exception)
+        return error_response(409, "This conflicts with existing data; re-read and retry.")
+    logger.exception("Database error under /v1/open")
+    return error_response(500)

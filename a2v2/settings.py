@@ -103,12 +103,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://a2v2_cache")}
 
 # Django's Tasks framework: the database queue by default (django-tasks-db, worker:
-# `manage.py db_worker`).
+# `manage.py db_worker`). TASKS_BACKEND=redis selects Redis streams for scale-out
+# (django-tasks-redis, worker: `manage.py run_redis_tasks --continuous`), on TASKS_REDIS_URL
+# (default: CACHE_URL when it is Redis). Any other value is a backend's dotted path.
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="database")
+TASKS_BACKEND = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "redis": "django_tasks_redis.RedisTaskBackend",
+}.get(TASKS_BACKEND, TASKS_BACKEND)
 TASKS = {
     "default": {
-        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "BACKEND": TASKS_BACKEND,
+        "QUEUES": ["default", "extraction"],
     }
 }
+if TASKS_BACKEND.startswith("django_tasks_redis."):
+    INSTALLED_APPS.append("django_tasks_redis")
+    _cache_url = env.str("CACHE_URL", default="")
+    TASKS["default"]["OPTIONS"] = {
+        "REDIS_URL": env.str(
+            "TASKS_REDIS_URL",
+            default=_cache_url if _cache_url.startswith("redis") else "redis://127.0.0.1:6379/1",
+        ),
+        "REDIS_KEY_PREFIX": env.str("TASKS_REDIS_PREFIX", default="a2v2_tasks"),
+        # A message a dead worker held is handed to another worker after this long; it
+        # must outlast the longest job (EXTRACTION_LEASE_SECONDS, set below, by default).
+        "REDIS_CLAIM_TIMEOUT": env.int("TASKS_REDIS_CLAIM_TIMEOUT", default=0) or None,
+        "REDIS_SOCKET_CONNECT_TIMEOUT": 5,
+        "REDIS_HEALTH_CHECK_INTERVAL": 30,
+    }
 
 # API keys (apikeys/). Key-encryption keys: the first encrypts, all decrypt; rotate with
 # `manage.py rotate_key_encryption`. Show-once keeps no encrypted copy at all.
@@ -124,7 +147,35 @@ APIKEY_HASH_FAILURES_PER_CLIENT = env.int("APIKEY_HASH_FAILURES_PER_CLIENT", def
 APIKEY_HASH_FAILURES_PER_KEY = env.int("APIKEY_HASH_FAILURES_PER_KEY", default=100)
 APIKEY_HASH_WAIT_SECONDS = 2.0
 APIKEY_FAILURES_PER_CLIENT = env.int("APIKEY_FAILURES_PER_CLIENT", default=120)
+# When the Redis cache (rate-limit counters, failure budgets) is unreachable: "closed"
+# refuses Open API calls with 503, "open" serves them uncounted. docs/deploy.md explains.
+RATELIMIT_ON_CACHE_FAILURE = env.str("RATELIMIT_ON_CACHE_FAILURE", default="closed").lower()
 APIKEY_LAST_USED_INTERVAL = 60
+
+# Contacts (contacts/). Mobile numbers without a +country prefix are read in this region
+# (ISO 3166 code; `contacts.E001` when unknown). Files larger than the cap are refused (413).
+CONTACTS_DEFAULT_REGION = env.str("CONTACTS_DEFAULT_REGION", default="US").upper()
+CONTACT_FILE_MAX_BYTES = env.int("CONTACT_FILE_MAX_BYTES", default=10 * 1024 * 1024)
+# Contact indexes carry INCLUDE columns for PostgreSQL's index-only scans; SQLite just
+# ignores them, which is all this warning says.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# Document extraction (extraction/). Caps are enforced at upload and again in the job.
+EXTRACTION_LIMITS = {
+    "max_bytes": env.int("EXTRACTION_MAX_BYTES", default=20 * 1024 * 1024),
+    "max_pages": env.int("EXTRACTION_MAX_PAGES", default=200),
+    "max_pixels": env.int("EXTRACTION_MAX_PIXELS", default=40_000_000),
+    "timeout_seconds": env.float("EXTRACTION_TIMEOUT_SECONDS", default=120.0),
+}
+# A job still "processing" this long after it started is taken to have lost its worker.
+EXTRACTION_LEASE_SECONDS = env.int(
+    "EXTRACTION_LEASE_SECONDS", default=int(EXTRACTION_LIMITS["timeout_seconds"] * 2 + 60)
+)
+if "OPTIONS" in TASKS["default"] and TASKS["default"]["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] is None:
+    TASKS["default"]["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] = EXTRACTION_LEASE_SECONDS + 30
+EXTRACTION_MAX_ATTEMPTS = env.int("EXTRACTION_MAX_ATTEMPTS", default=3)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads spool to a temporary file
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # non-file request bodies
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"

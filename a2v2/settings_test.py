@@ -11,7 +11,12 @@ SECRET_KEY = "tests-only-secret-key-not-for-production-use-0123456789"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 MEDIA_ROOT = tempfile.mkdtemp(prefix="a2v2-test-media-")
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+TASKS = {
+    "default": {
+        "BACKEND": "django.tasks.backends.immediate.ImmediateBackend",
+        "QUEUES": ["default", "extraction"],
+    }
+}
 WHITENOISE_AUTOREFRESH = True
 KEY_ENCRYPTION_KEYS = ["tests-only-key-encryption-key"]
 # Cheap argon2 for speed; the parameters live in each hash, so verification is unchanged.

@@ -6,8 +6,12 @@ from django.urls import include, path, re_path
 from a2v2.api import api
 from a2v2.views import open_api_not_found
 from apikeys.api import router as keys_router
+from contacts.api import router as contacts_router
+from extraction.api import router as extraction_router
 
 api.add_router("/keys", keys_router)
+api.add_router("/contacts", contacts_router)
+api.add_router("/document-extraction", extraction_router)
 
 urlpatterns = [
     path("", include("accounts.urls")),

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
 from a2v2.envelope import error_response
 from a2v2.http import client_ip
-from a2v2.middleware import is_open_api
+from a2v2.middleware import database_error_response, is_open_api
 from apikeys.verification import Refusal, authenticate, rate_limit
+
+logger = logging.getLogger(__name__)
 
 # Routes under /v1/open that need no key: health, the OpenAPI document, the docs page and
 # the JSON 404 for unknown paths.
@@ -36,6 +40,7 @@ class ApiKeyMiddleware:
             return None
         try:
             key = authenticate(request)
+            decision = rate_limit(key)
         except Refusal as refusal:
             response = error_response(refusal.status, refusal.message)
             for header, value in refusal.headers.items():
@@ -43,10 +48,16 @@ class ApiKeyMiddleware:
             if refusal.status == 401:
                 response["WWW-Authenticate"] = 'Bearer realm="a2v2"'
             return response
-        decision = rate_limit(key)
+        except DatabaseError as error:
+            # process_view errors never reach process_exception: answer here (503 when the
+            # database is unreachable).
+            return database_error_response(error)
         request.rate_limit = decision  # type: ignore[attr-defined]
         if not decision.allowed:
             return error_response(429, "Rate limit exceeded for this API key.")
         request.api_key = key  # type: ignore[attr-defined]
-        key.record_use(client_ip(request))
+        try:
+            key.record_use(client_ip(request))
+        except DatabaseError:
+            logger.warning("Could not record the last use of key_id=%s", key.key_id)
         return None

@@ -3,6 +3,10 @@
 With a Redis cache the counters are Redis INCRs; otherwise they are single upserts into
 the database (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), which SQLite and PostgreSQL
 both apply atomically. A cache's get-then-set `incr` is not atomic, so it is not used.
+
+When the Redis cache cannot be reached, `incr` and `peek` raise `CountersUnavailable`;
+what the caller does then is RATELIMIT_ON_CACHE_FAILURE ("closed": refuse with 503, the
+default; "open": serve without counting). See docs/deploy.md, "When Redis is down".
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import cache, caches
 from django.db import connection
+from redis.exceptions import RedisError
 
 from apikeys.models import RateCounter
 
@@ -31,6 +37,14 @@ class Window:
         return max(1, int(self.seconds - (now % self.seconds)))
 
 
+class CountersUnavailable(Exception):
+    """The shared counters (Redis) could not be reached."""
+
+
+def fail_open() -> bool:
+    return settings.RATELIMIT_ON_CACHE_FAILURE == "open"
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -38,8 +52,15 @@ class Decision:
     remaining: int
     reset: int  # seconds until the tightest window resets
     retry_after: int  # seconds until the exceeded window resets (0 when allowed)
+    counted: bool = True  # False: served uncounted while the counters were unreachable
+
+    @classmethod
+    def uncounted(cls) -> Decision:
+        return cls(allowed=True, limit=0, remaining=0, reset=0, retry_after=0, counted=False)
 
     def headers(self) -> dict[str, str]:
+        if not self.counted:
+            return {}
         headers = {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
@@ -51,7 +72,8 @@ class Decision:
 
 
 def _uses_redis() -> bool:
-    return "redis" in type(cache).__module__.lower()
+    # `cache` is a proxy: ask the backend object itself what it is.
+    return "redis" in type(caches["default"]).__module__.lower()
 
 
 def _redis_client(write: bool):  # type: ignore[no-untyped-def]
@@ -106,11 +128,21 @@ def _db_peek(buckets: list[str]) -> list[int]:
 
 def incr(buckets: list[tuple[str, int]]) -> list[int]:
     """Add one to each (bucket, ttl) and return the new counts, in one round trip."""
-    return _redis_incr(buckets) if _uses_redis() else _db_incr(buckets)
+    if not _uses_redis():
+        return _db_incr(buckets)
+    try:
+        return _redis_incr(buckets)
+    except RedisError as error:
+        raise CountersUnavailable(str(error)) from error
 
 
 def peek(buckets: list[str]) -> list[int]:
-    return _redis_peek(buckets) if _uses_redis() else _db_peek(buckets)
+    if not _uses_redis():
+        return _db_peek(buckets)
+    try:
+        return _redis_peek(buckets)
+    except RedisError as error:
+        raise CountersUnavailable(str(error)) from error
 
 
 def hit(subject: str, windows: list[Window]) -> Decision:

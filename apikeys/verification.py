@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 
 from a2v2.http import client_ip
 from apikeys import crypto, keyformat, ratelimit
@@ -116,7 +117,13 @@ def _candidate_hashes(key: ApiKey) -> list[str]:
 def _memoized(token: str) -> bool:
     if token in local_memo:
         return True
-    if cache.get(f"akv:{token}"):
+    try:
+        shared = cache.get(f"akv:{token}")
+    except RedisError:
+        # The shared memo is an optimisation: without it the budgets below decide.
+        logger.warning("Verified-secret memo unreachable; treating as a miss")
+        return False
+    if shared:
         local_memo.add(token)
         return True
     return False
@@ -124,7 +131,35 @@ def _memoized(token: str) -> bool:
 
 def _remember(token: str) -> None:
     local_memo.add(token)
-    cache.set(f"akv:{token}", 1, timeout=settings.APIKEY_VERIFIED_TTL)
+    try:
+        cache.set(f"akv:{token}", 1, timeout=settings.APIKEY_VERIFIED_TTL)
+    except RedisError:
+        logger.warning("Verified-secret memo unreachable; kept in this process only")
+
+
+def _cache_down() -> Refusal:
+    return Refusal(
+        503,
+        "Rate limiting is unavailable (the cache is down); try again shortly.",
+        {"Retry-After": "5"},
+    )
+
+
+def _first_exhausted(budgets: list[tuple[str, ratelimit.Window]]) -> ratelimit.Window | None:
+    try:
+        return ratelimit.first_exhausted(budgets)
+    except ratelimit.CountersUnavailable:
+        if ratelimit.fail_open():
+            return None
+        raise _cache_down() from None
+
+
+def _count(budgets: list[tuple[str, ratelimit.Window]]) -> None:
+    try:
+        ratelimit.count(budgets)
+    except ratelimit.CountersUnavailable:
+        if not ratelimit.fail_open():
+            raise _cache_down() from None
 
 
 def _failure_budgets(key_id: str, client: str) -> list[tuple[str, ratelimit.Window]]:
@@ -169,7 +204,7 @@ def secret_matches(key: ApiKey | None, presented: keyformat.PresentedKey, client
     budgets = _failure_budgets(presented.key_id, client)
     if key is None:
         budgets = budgets[:1]  # no slow check happens for an unknown key id
-    exhausted = ratelimit.first_exhausted(budgets)
+    exhausted = _first_exhausted(budgets)
     if exhausted is not None:
         raise Refusal(
             429,
@@ -178,7 +213,7 @@ def secret_matches(key: ApiKey | None, presented: keyformat.PresentedKey, client
         )
     if key is not None and _slow_check(key, presented.secret, hashes, tokens):
         return True
-    ratelimit.count(budgets)
+    _count(budgets)
     logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
     return False
 
@@ -186,14 +221,14 @@ def secret_matches(key: ApiKey | None, presented: keyformat.PresentedKey, client
 def _count_client_failure(client: str) -> None:
     """A malformed or missing credential: counted, and refused outright past the budget."""
     budget = _failure_budgets("-", client)[:1]
-    exhausted = ratelimit.first_exhausted(budget)
+    exhausted = _first_exhausted(budget)
     if exhausted is not None:
         raise Refusal(
             429,
             "Too many failed authentication attempts; try again in a minute.",
             {"Retry-After": str(exhausted.resets_in(time.time()))},
         )
-    ratelimit.count(budget)
+    _count(budget)
 
 
 def authenticate(request: HttpRequest) -> ApiKey:
@@ -220,10 +255,18 @@ def authenticate(request: HttpRequest) -> ApiKey:
 
 
 def rate_limit(key: ApiKey) -> ratelimit.Decision:
-    return ratelimit.hit(
-        f"key:{key.key_id}",
-        [
-            ratelimit.Window("minute", 60, key.rate_limit_per_minute),
-            ratelimit.Window("hour", 3600, key.rate_limit_per_hour),
-        ],
-    )
+    """The key's per-minute and per-hour limits; a Refusal (503) when the shared counters
+    are unreachable and RATELIMIT_ON_CACHE_FAILURE is "closed", uncounted when "open"."""
+    try:
+        return ratelimit.hit(
+            f"key:{key.key_id}",
+            [
+                ratelimit.Window("minute", 60, key.rate_limit_per_minute),
+                ratelimit.Window("hour", 3600, key.rate_limit_per_hour),
+            ],
+        )
+    except ratelimit.CountersUnavailable:
+        if not ratelimit.fail_open():
+            raise _cache_down() from None
+        logger.warning("Rate-limit counters unreachable; serving key_id=%s uncounted", key.key_id)
+        return ratelimit.Decision.uncounted()

@@ -1,1 +1,543 @@
+"""Contacts of an agent: the CRM records integrations write and admins look at.
+
+Sized for a million contacts per agent: every list, search and lookup is served by an
+index that starts with the agent, and a list's total comes from `ContactCount` (kept with
+every write) instead of a COUNT over the agent's rows.
+"""
+
 from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.validators import RegexValidator
+from django.db import connection, models, transaction
+from django.db.models import F, Func, Q
+from django.db.models.functions import Lower
+from django.utils.deconstruct import deconstructible
+
+from accounts.models import Agent, AuditAction, AuditEvent, User, new_public_id
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+
+@deconstructible(path="contacts.models.Bytewise")
+class Bytewise(Func):
+    """`expression COLLATE "C"` on PostgreSQL; SQLite already compares bytes.
+
+    A B-tree index over a byte-ordered expression serves prefix searches as plain ranges
+    (`>= 'jo' AND < 'jp'`) whatever the database's locale, and its order is the order of
+    the results, so a search reads only the rows of its page.
+    """
+
+    template = '%(expressions)s COLLATE "C"'
+    arity = 1
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return compiler.compile(self.get_source_expressions()[0])
+
+
+class Gender(models.TextChoices):
+    MALE = "Male", "Male"
+    FEMALE = "Female", "Female"
+    OTHER = "Other", "Other"
+
+
+class Status(models.TextChoices):
+    ACTIVE = "Active", "Active"
+    INACTIVE = "Inactive", "Inactive"
+    UNSUBSCRIBED = "Unsubscribed", "Unsubscribed"
+
+
+class Stage(models.TextChoices):
+    LEAD = "Lead", "Lead"
+    PROSPECT = "Prospect", "Prospect"
+    CUSTOMER = "Customer", "Customer"
+    OLD_CUSTOMER = "Old Customer", "Old Customer"
+
+
+class Source(models.TextChoices):
+    API = "api", "API"
+    CHAT = "chat", "Chat"
+    FORM = "form", "Form"
+    CSV = "csv", "CSV import"
+    EXTRACTION = "extraction", "Document extraction"
+
+
+def prefix_range(alias: str, prefix: str) -> Q:
+    """`alias` starts with `prefix`, as a range a byte-ordered index can serve."""
+    last = prefix[-1]
+    if ord(last) >= 0x10FFFF:
+        return Q(**{f"{alias}__startswith": prefix})
+    return Q(**{f"{alias}__gte": prefix, f"{alias}__lt": prefix[:-1] + chr(ord(last) + 1)})
+
+
+PHONE_LIKE = re.compile(r"^\+?[\d\s().-]+$")
+
+
+class ContactQuerySet(models.QuerySet["Contact"]):
+    def for_agent(self, agent: Agent) -> ContactQuerySet:
+        return self.filter(agent=agent)
+
+    def visible(self) -> ContactQuerySet:
+        return self.filter(archived=False)
+
+    def with_email(self, email: str) -> ContactQuerySet:
+        return self.alias(email_key=Bytewise("email")).filter(email_key=email.strip().lower())
+
+    def with_mobile(self, mobile_number: str) -> ContactQuerySet:
+        return self.alias(mobile_key=Bytewise("mobile_number")).filter(mobile_key=mobile_number)
+
+    def similar_to(self, email: str, mobile_number: str) -> ContactQuerySet:
+        """Contacts sharing the email or the mobile number: the duplicate warning."""
+        if not email and not mobile_number:
+            return self.none()
+        matches = self.alias(email_key=Bytewise("email"), mobile_key=Bytewise("mobile_number"))
+        condition = Q()
+        if email:
+            condition |= Q(email_key=email)
+        if mobile_number:
+            condition |= Q(mobile_key=mobile_number)
+        return matches.filter(condition)
+
+    def search(self, term: str) -> ContactQuerySet:
+        """Prefix search, ordered by what matched: an email when the term has an `@`, a
+        mobile number when it looks like one, otherwise the name (case-insensitive)."""
+        from contacts.phones import search_prefixes
+
+        term = " ".join(term.split())
+        if not term:
+            return self
+        if "@" in term:
+            found = self.alias(email_key=Bytewise("email"))
+            return found.filter(prefix_range("email_key", term.lower())).order_by("email_key", "id")
+        digits = re.sub(r"\D", "", term)
+        if PHONE_LIKE.match(term) and len(digits) >= 3:
+            found = self.alias(mobile_key=Bytewise("mobile_number"))
+            condition = Q()
+            for prefix in search_prefixes(term):
+                condition |= prefix_range("mobile_key", prefix)
+            return found.filter(condition).order_by("mobile_key", "id")
+        found = self.alias(name_key=Bytewise(Lower("name")))
+        return found.filter(prefix_range("name_key", term.lower())).order_by("name_key", "id")
+
+    def page(self, number: int, size: int, total: int) -> list[Contact]:
+        """The contacts on page `number` (1-based) of this ordered queryset of `total` rows.
+
+        Ids first, from the index alone; then those rows. A page in the second half is
+        read backwards from the end, so the database skips fewer rows.
+        """
+        offset = (number - 1) * size
+        if offset >= total:
+            return []
+        count = min(size, total - offset)
+        ids = self.values_list("pk", flat=True)
+        if offset > total // 2:
+            start = total - offset - count
+            page_ids = list(ids.reverse()[start : start + count])[::-1]
+        else:
+            page_ids = list(ids[offset : offset + count])
+        rows = Contact.objects.select_related("owner").in_bulk(page_ids)
+        return [rows[pk] for pk in page_ids if pk in rows]
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        with transaction.atomic():
+            gone = list(
+                self.order_by()
+                .values("agent_id", "archived")
+                .annotate(number=models.Count("id"))
+                .values_list("agent_id", "archived", "number")
+            )
+            deleted = super().delete()
+            for agent_id, archived, number in gone:
+                ContactCount.adjust(agent_id, archived=archived, by=-number)
+        return deleted
+
+    def bulk_create(self, objs: Iterable[Contact], *args: Any, **kwargs: Any) -> list[Contact]:
+        if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+            raise ValueError("Contacts are counted as they are created; conflicts must fail.")
+        with transaction.atomic():
+            created = super().bulk_create(objs, *args, **kwargs)
+            # The count last, once: a transaction holds the agent's counter row only briefly.
+            added = Counter((c.agent_id, c.archived) for c in created)
+            for (agent_id, archived), number in added.items():
+                ContactCount.adjust(agent_id, archived=archived, by=number)
+        return created
+
+
+class Contact(models.Model):
+    """A person in an agent's CRM. `version` grows with every change; it is the ETag."""
+
+    # Every index below starts with the agent, so the foreign key needs none of its own.
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="contacts", db_index=False
+    )
+    public_id = models.CharField(max_length=24, default=new_public_id, editable=False)
+    external_reference_id = models.CharField(
+        "External reference id",
+        max_length=100,
+        blank=True,
+        help_text="Your system's id for this person; unique within the agent.",
+    )
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField("Primary email", max_length=254, blank=True)
+    mobile_number = models.CharField(max_length=20, blank=True)
+    gender = models.CharField(max_length=10, choices=Gender.choices, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    owner = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_contacts"
+    )
+    custom_fields = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.API)
+    archived = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="contact_unique_public_id"),
+            models.UniqueConstraint(
+                fields=["agent", "external_reference_id"],
+                condition=~Q(external_reference_id=""),
+                name="contact_unique_external_reference",
+            ),
+            models.CheckConstraint(
+                condition=~Q(email="") | ~Q(mobile_number=""), name="contact_email_or_mobile"
+            ),
+        ]
+        # Each starts with the agent; `archived` (and `name`) are carried along so counts
+        # and id pages are index-only scans on PostgreSQL.
+        indexes = [
+            models.Index(
+                fields=["agent", "created_at", "id"],
+                include=["archived"],
+                name="contact_agent_created",
+            ),
+            models.Index(
+                fields=["agent", "updated_at", "id"],
+                include=["archived"],
+                name="contact_agent_updated",
+            ),
+            models.Index(
+                F("agent"),
+                Bytewise(Lower("name")),
+                F("id"),
+                include=["archived", "name"],
+                name="contact_agent_name",
+            ),
+            models.Index(
+                F("agent"),
+                Bytewise("email"),
+                F("id"),
+                include=["archived"],
+                name="contact_agent_email",
+            ),
+            models.Index(
+                F("agent"),
+                Bytewise("mobile_number"),
+                F("id"),
+                include=["archived"],
+                name="contact_agent_mobile",
+            ),
+        ]
+
+    _saved_archived: bool | None = None
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        adding = self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if adding:
+                ContactCount.adjust(self.agent_id, archived=self.archived, by=1)
+            elif self._saved_archived is not None and self._saved_archived != self.archived:
+                ContactCount.adjust(self.agent_id, archived=self._saved_archived, by=-1)
+                ContactCount.adjust(self.agent_id, archived=self.archived, by=1)
+        self._saved_archived = self.archived
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic():
+            names = list(self.files.values_list("file", flat=True))
+            deleted = super().delete(*args, **kwargs)
+            was_archived = self.archived if self._saved_archived is None else self._saved_archived
+            ContactCount.adjust(self.agent_id, archived=was_archived, by=-1)
+            for name in names:
+                delete_stored_file_on_commit(name)
+        return deleted
+
+    @classmethod
+    def from_db(
+        cls, db: str | None, field_names: Any, values: Sequence[Any], **kwargs: Any
+    ) -> Contact:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._saved_archived = instance.__dict__.get("archived")
+        return instance
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email or self.mobile_number or self.public_id
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.public_id}-{self.version}"'
+
+    def matches_etag(self, header: str) -> bool:
+        """RFC 9110 If-Match: `*` or a list of entity tags, compared strongly."""
+        tags = [tag.strip() for tag in header.split(",") if tag.strip()]
+        return "*" in tags or self.etag in tags
+
+    def record(
+        self,
+        action: AuditAction,
+        description: str,
+        *,
+        request: HttpRequest | None,
+        user: User | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Write this change to the organization's audit trail."""
+        AuditEvent.record(
+            action=action,
+            resource=f"Contact {self.public_id}",
+            description=f'{description} "{self.display_name}"'[:500],
+            organization=self.agent.organization,
+            agent=self.agent,
+            request=request,
+            user=user,
+            actor=actor,
+        )
+
+
+class ContactCount(models.Model):
+    """How many contacts an agent has (archived apart), kept in the same transaction as
+    every insert, archive and delete, so a list's total is a one-row read."""
+
+    agent = models.OneToOneField(
+        Agent, on_delete=models.CASCADE, primary_key=True, related_name="contact_count"
+    )
+    visible = models.BigIntegerField(default=0)
+    archived = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}: {self.visible} + {self.archived} archived"
+
+    @classmethod
+    def adjust(cls, agent_id: int, *, archived: bool, by: int) -> None:
+        """Add `by` to the agent's count; one upsert, atomic on SQLite and PostgreSQL.
+
+        Rows written around the ORM (COPY, raw SQL) are not seen: call `recount` after."""
+        column = "archived" if archived else "visible"
+        table = cls._meta.db_table
+        visible_delta, archived_delta = (0, by) if archived else (by, 0)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (agent_id, visible, archived) VALUES (%s, %s, %s) "
+                f"ON CONFLICT (agent_id) DO UPDATE SET {column} = {table}.{column} + %s",
+                [agent_id, visible_delta, archived_delta, by],
+            )
+
+    @classmethod
+    def recount(cls, agent_id: int) -> ContactCount:
+        """Count from scratch (after loading rows by hand, or to check the kept count)."""
+        counts = Contact.objects.filter(agent_id=agent_id).aggregate(
+            visible=models.Count("id", filter=Q(archived=False)),
+            archived=models.Count("id", filter=Q(archived=True)),
+        )
+        visible, archived = counts["visible"], counts["archived"]
+        table = cls._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (agent_id, visible, archived) VALUES (%s, %s, %s) "
+                f"ON CONFLICT (agent_id) DO UPDATE SET visible = %s, archived = %s",
+                [agent_id, visible, archived, visible, archived],
+            )
+        return cls(agent_id=agent_id, visible=visible, archived=archived)
+
+    @classmethod
+    def total(cls, agent: Agent, *, include_archived: bool = False) -> int:
+        counts = cls.of(agent)
+        return counts.visible + (counts.archived if include_archived else 0)
+
+    @classmethod
+    def of(cls, agent: Agent) -> ContactCount:
+        found = cls.objects.filter(agent=agent).first()
+        return found if found is not None else cls.recount(agent.pk)
+
+
+def delete_stored_file_on_commit(name: str) -> None:
+    if name:
+        transaction.on_commit(lambda: default_storage.delete(name))
+
+
+# --- custom fields ----------------------------------------------------------------------
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    BOOLEAN = "boolean", "Yes / No"
+    CHOICE = "choice", "Choice"
+
+
+# The API's own field names: a custom field may not reuse them.
+DEFAULT_FIELD_KEYS = {
+    "id",
+    "externalreferenceid",
+    "name",
+    "email",
+    "mobilenumber",
+    "gender",
+    "status",
+    "stage",
+    "owneremail",
+    "owner",
+    "customfields",
+    "source",
+    "archived",
+    "createdat",
+    "updatedat",
+}
+TRUE_WORDS = {"true", "yes", "y", "1"}
+FALSE_WORDS = {"false", "no", "n", "0"}
+TEXT_MAX_LENGTH = 1000
+
+validate_field_key = RegexValidator(
+    r"^[a-z][a-z0-9_]{0,49}$",
+    "Use lowercase letters, digits and underscores, starting with a letter (at most 50).",
+)
+
+
+class CustomFieldQuerySet(models.QuerySet["CustomField"]):
+    def for_agent(self, agent: Agent) -> CustomFieldQuerySet:
+        return self.filter(agent=agent)
+
+
+class CustomField(models.Model):
+    """An extra contact field an agent defines; values live in `Contact.custom_fields`."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="custom_fields")
+    key = models.CharField(max_length=50, validators=[validate_field_key])
+    label = models.CharField(max_length=100)
+    type = models.CharField(max_length=10, choices=FieldType.choices, default=FieldType.TEXT)
+    choices = models.JSONField(default=list, blank=True)
+    required = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CustomFieldQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "key"], name="custom_field_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def clean(self) -> None:
+        if self.key and self.key.lower().replace("_", "") in DEFAULT_FIELD_KEYS:
+            raise ValidationError({"key": "This key is a default contact field."})
+        if self.type == FieldType.CHOICE:
+            options = [str(c).strip() for c in self.choices or [] if str(c).strip()]
+            if not options:
+                raise ValidationError({"choices": "A choice field needs at least one choice."})
+            self.choices = list(dict.fromkeys(options))
+        else:
+            self.choices = []
+
+    def coerce(self, value: Any, *, from_text: bool = False) -> Any:
+        """The stored form of `value`, or ValueError saying why it does not fit.
+
+        JSON clients must send the JSON type (a number, true/false); text sources (CSV
+        cells, form inputs) are parsed when `from_text`.
+        """
+        if self.type == FieldType.TEXT:
+            if not isinstance(value, str):
+                raise ValueError("Must be text.")
+            if len(value) > TEXT_MAX_LENGTH:
+                raise ValueError(f"Must be at most {TEXT_MAX_LENGTH} characters.")
+            return value
+        if self.type == FieldType.NUMBER:
+            return _number(value, from_text=from_text)
+        if self.type == FieldType.BOOLEAN:
+            if isinstance(value, bool):
+                return value
+            if from_text and isinstance(value, str) and value.strip().lower() in TRUE_WORDS:
+                return True
+            if from_text and isinstance(value, str) and value.strip().lower() in FALSE_WORDS:
+                return False
+            raise ValueError("Must be true or false.")
+        if self.type == FieldType.DATE:
+            if not isinstance(value, str):
+                raise ValueError("Must be a date as YYYY-MM-DD.")
+            try:
+                return dt.date.fromisoformat(value.strip()).isoformat()
+            except ValueError:
+                raise ValueError("Must be a date as YYYY-MM-DD.") from None
+        if not isinstance(value, str):
+            raise ValueError(f"Must be one of: {', '.join(self.choices)}.")
+        for choice in self.choices:
+            if choice.lower() == value.strip().lower():
+                return choice
+        raise ValueError(f"Must be one of: {', '.join(self.choices)}.")
+
+
+def _number(value: Any, *, from_text: bool) -> int | float:
+    if isinstance(value, str) and from_text:
+        try:
+            value = float(value.strip().replace(",", "")) if value.strip() else None
+        except ValueError:
+            raise ValueError("Must be a number.") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("Must be a number.")
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def _file_path(instance: ContactFile, filename: str) -> str:
+    contact = instance.contact
+    return f"contacts/{contact.agent.public_id}/{contact.public_id}/{filename}"
+
+
+class ContactFile(models.Model):
+    """A file attached to a contact, stored through Django's storage API. The stored name
+    is ours (never the client's); the client's name is kept for downloads."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="files")
+    public_id = models.CharField(max_length=24, unique=True, default=new_public_id, editable=False)
+    file = models.FileField(upload_to=_file_path, max_length=255)
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=100)
+    sha256 = models.CharField(max_length=64)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic():
+            name = self.file.name
+            deleted = super().delete(*args, **kwargs)
+            delete_stored_file_on_commit(name)
+        return deleted

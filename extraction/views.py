@@ -1,16 +1,151 @@
+"""The Documents pages: what integrations uploaded, and what was read from each."""
+
 from __future__ import annotations
 
+import io
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
-from django.shortcuts import render
+from django.core.files.base import ContentFile
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from a2v2.http import AuthenticatedHttpRequest
-from accounts.access import agent_access
+from accounts.access import AgentAccess, agent_access
+from accounts.models import AuditAction, AuditEvent
+from extraction import pipeline
+from extraction.models import DocType, Document
+from extraction.pipeline.sniff import detect
+from extraction.tasks import enqueue, limits
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp"}
+
+
+def _document(access: AgentAccess, document_id: str) -> Document:
+    return get_object_or_404(Document.objects.for_agent(access.agent), public_id=document_id)
 
 
 @login_required
 def document_list(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
     access = agent_access(request, agent_id)
-    return render(
-        request, "extraction/document_list.html", {"access": access, "section": "documents"}
+    documents = Document.objects.for_agent(access.agent).defer("result")
+    page = Paginator(documents, 25).get_page(request.GET.get("page"))
+    context = {"access": access, "section": "documents", "page": page, "doc_types": DocType.choices}
+    template = (
+        "extraction/document_list.html#table" if request.htmx else "extraction/document_list.html"
     )
+    response = render(request, template, context)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+@login_required
+@require_POST
+def document_upload(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
+    access = agent_access(request, agent_id, manage=True)
+    upload = request.FILES.get("file")
+    error = None
+    if upload is None:
+        error = "Choose a file to upload."
+    elif upload.size > limits().max_bytes:
+        error = f"The file is larger than the {limits().max_bytes // (1024 * 1024)} MB limit."
+    else:
+        data = upload.read()
+        try:
+            media_type = detect(data, upload.name or "upload") if data else None
+        except pipeline.ExtractionError as problem:
+            error = str(problem)
+        else:
+            if media_type is None:
+                error = "The file is empty."
+    if error:
+        messages.error(request, error)
+        return redirect("documents", agent_id=agent_id)
+    doc_type = request.POST.get("document_type", "")
+    with transaction.atomic():
+        document = Document(
+            agent=access.agent,
+            original_name=(upload.name or "upload")[:255],
+            size=len(data),
+            sha256=Document.digest(data),
+            media_type=media_type,
+            requested_type=doc_type if doc_type in DocType.values else "",
+            created_by=request.user.email,
+        )
+        document.file.save("upload", ContentFile(data), save=False)
+        document.save()
+        AuditEvent.record(
+            action=AuditAction.CREATE,
+            resource=f'Document "{document.original_name}"',
+            description="Uploaded a document for extraction",
+            organization=access.agent.organization,
+            agent=access.agent,
+            request=request,
+        )
+        enqueue(document)
+    messages.success(request, "Document uploaded; extraction has started.")
+    return redirect("document-detail", agent_id=agent_id, document_id=document.public_id)
+
+
+@login_required
+def document_detail(
+    request: AuthenticatedHttpRequest, agent_id: str, document_id: str
+) -> HttpResponse:
+    access = agent_access(request, agent_id)
+    document = _document(access, document_id)
+    pages = (document.result or {}).get("pages", [])
+    context = {
+        "access": access,
+        "section": "documents",
+        "document": document,
+        "pages": pages,
+        "is_image": document.media_type in IMAGE_TYPES,
+        "is_pdf": document.media_type == "application/pdf",
+    }
+    return render(request, "extraction/document_detail.html", context)
+
+
+@login_required
+def document_preview(
+    request: AuthenticatedHttpRequest, agent_id: str, document_id: str, page: int = 1
+) -> HttpResponse:
+    """The page as a picture: the image itself, or a PDF page rendered to PNG."""
+    access = agent_access(request, agent_id)
+    document = _document(access, document_id)
+    if document.media_type in IMAGE_TYPES:
+        return FileResponse(document.file.open("rb"), content_type=document.media_type)
+    if document.media_type != "application/pdf":
+        raise Http404("No preview for this type.")
+    import pypdfium2 as pdfium
+
+    with document.file.open("rb") as handle:
+        pdf = pdfium.PdfDocument(handle.read())
+    if not 1 <= page <= len(pdf):
+        raise Http404("No such page.")
+    image = pdf[page - 1].render(scale=1.5).to_pil()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return HttpResponse(buffer.getvalue(), content_type="image/png")
+
+
+@login_required
+@require_POST
+def document_delete(
+    request: AuthenticatedHttpRequest, agent_id: str, document_id: str
+) -> HttpResponse:
+    access = agent_access(request, agent_id, manage=True)
+    document = _document(access, document_id)
+    AuditEvent.record(
+        action=AuditAction.DELETE,
+        resource=f'Document "{document.original_name}"',
+        description="Deleted a document and its results",
+        organization=access.agent.organization,
+        agent=access.agent,
+        request=request,
+    )
+    document.delete()
+    messages.success(request, "Document deleted.")
+    return redirect("documents", agent_id=agent_id)

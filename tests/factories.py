@@ -5,6 +5,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import Agent, Membership, Organization, Role, User
 from apikeys.models import ALL_PERMISSIONS, ApiKey
+from contacts.models import Contact
 
 PASSWORD = "correct horse battery staple"
 
@@ -56,3 +57,12 @@ def make_key(agent: Agent, *permissions: str, **fields: object) -> tuple[ApiKey,
 
 def all_permissions() -> list[str]:
     return [p.field for p in ALL_PERMISSIONS]
+
+
+class ContactFactory(DjangoModelFactory[Contact]):
+    class Meta:
+        model = Contact
+
+    agent = factory.SubFactory(AgentFactory)
+    name = factory.Sequence(lambda n: f"Contact {n}")
+    email = factory.Sequence(lambda n: f"contact{n}@example.com")

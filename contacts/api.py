@@ -1,0 +1,761 @@
+"""The Open API's contact endpoints (PRODUCT.md section 6), under `/v1/open/contacts`.
+
+Every path ends in `/chatbots/<AGENT_ID>`; `requires(...)` has already checked that it is
+the key's agent and that the key holds the operation's permission. Every query below
+starts from `Contact.objects.for_agent(request.api_key.agent)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Literal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import FileResponse, HttpResponse, HttpResponseNotModified
+from django.urls import reverse
+from ninja import Body, File, Query, Router, Schema, Status
+from ninja.decorators import decorate_view
+from ninja.files import UploadedFile
+from pydantic import ConfigDict, Field
+
+from a2v2.api import ErrorEnvelope
+from a2v2.envelope import ApiError, error_response, ok
+from a2v2.http import ApiRequest
+from accounts.models import AuditAction
+from apikeys.models import Action, Area
+from apikeys.permissions import requires
+from contacts import filetypes
+from contacts.models import (
+    Contact,
+    ContactCount,
+    ContactFile,
+    CustomField,
+    Gender,
+    Source,
+    Stage,
+)
+from contacts.models import (
+    Status as ContactStatus,
+)
+from contacts.validation import ContactRules, choice
+
+router = Router(tags=["contacts"])
+
+READ = requires(Area.CONTACTS, Action.READ)
+CREATE = requires(Area.CONTACTS, Action.CREATE)
+UPDATE = requires(Area.CONTACTS, Action.UPDATE)
+DELETE = requires(Area.CONTACTS, Action.DELETE)
+
+DUPLICATE_REFERENCE = "A contact with this externalReferenceId already exists."
+SORTS = {
+    "-createdAt": ("-created_at", "-id"),
+    "createdAt": ("created_at", "id"),
+    "-updatedAt": ("-updated_at", "-id"),
+    "updatedAt": ("updated_at", "id"),
+}
+
+
+def errors(*codes: int) -> dict[int, type[ErrorEnvelope]]:
+    return dict.fromkeys((401, 403, 404, 429, *codes), ErrorEnvelope)
+
+
+# --- schemas ----------------------------------------------------------------------------
+
+
+def _one_of(choices: Any) -> str:
+    return "One of: " + ", ".join(choices.values) + " (case-insensitive)."
+
+
+class ContactIn(Schema):
+    """A contact as a client sends it. Fields it leaves out are emptied on PUT (except
+    `externalReferenceId`, kept unless given). The read-only fields a GET returns (`id`,
+    `archived`, `createdAt`, `updatedAt`) are accepted and ignored, so a client can send
+    back what it received."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    externalReferenceId: str | None = Field(
+        None, max_length=100, description="Your id for this person; unique within the agent."
+    )
+    name: str | None = Field(None, max_length=200)
+    email: str | None = Field(None, max_length=254, description="Stored lower-cased.")
+    mobileNumber: str | None = Field(
+        None, max_length=40, description="Any format; stored as E.164 (e.g. +14155552671)."
+    )
+    gender: str | None = Field(None, description=_one_of(Gender))
+    status: str | None = Field(None, description=_one_of(ContactStatus) + " Default Active.")
+    stage: str | None = Field(None, description=_one_of(Stage))
+    ownerEmail: str | None = Field(None, description="Email of a member of the workspace.")
+    customFields: dict[str, Any] | None = Field(
+        None, description="Values of the agent's custom fields (see the schema endpoint)."
+    )
+    source: str | None = Field(
+        None, description=_one_of(Source) + " Default api; set on create only."
+    )
+    id: str | None = Field(None, description="Read-only; ignored.")
+    archived: bool | None = Field(None, description="Read-only; use the archive endpoint.")
+    createdAt: dt.datetime | None = Field(None, description="Read-only; ignored.")
+    updatedAt: dt.datetime | None = Field(None, description="Read-only; ignored.")
+
+
+READ_ONLY = {"id", "archived", "createdAt", "updatedAt"}
+
+
+class ContactOut(Schema):
+    id: str = Field(description="The contact id (24 hex characters), used in mantisid paths.")
+    externalReferenceId: str | None
+    name: str
+    email: str | None
+    mobileNumber: str | None
+    gender: str | None
+    status: str
+    stage: str | None
+    ownerEmail: str | None
+    customFields: dict[str, Any]
+    source: str
+    archived: bool
+    createdAt: dt.datetime
+    updatedAt: dt.datetime
+
+
+class Pagination(Schema):
+    page: int
+    limit: int
+    total: int
+    totalPages: int
+
+
+class ContactEnvelope(Schema):
+    success: bool
+    message: str
+    data: ContactOut
+
+
+class ContactListEnvelope(Schema):
+    success: bool
+    message: str
+    data: list[ContactOut]
+    pagination: Pagination
+
+
+class DeletedData(Schema):
+    id: str
+    deleted: bool
+
+
+class DeletedEnvelope(Schema):
+    success: bool
+    message: str
+    data: DeletedData
+
+
+class FieldOut(Schema):
+    key: str
+    label: str
+    type: Literal["text", "email", "phone", "number", "date", "boolean", "choice", "object"]
+    required: bool
+    readOnly: bool = False
+    choices: list[str] | None = None
+
+
+class SchemaData(Schema):
+    defaultFields: list[FieldOut]
+    customFields: list[FieldOut]
+
+
+class SchemaEnvelope(Schema):
+    success: bool
+    message: str
+    data: SchemaData
+
+
+class ContactFilters(Schema):
+    page: int = Field(1, ge=1, description="1-based page number.")
+    limit: int = Field(20, ge=1, le=100, description="Contacts per page (at most 100).")
+    search: str | None = Field(
+        None,
+        max_length=100,
+        description="Prefix of the name; of the email when it contains @; of the mobile "
+        "number when it is a number.",
+    )
+    status: str | None = None
+    stage: str | None = None
+    email: str | None = Field(None, max_length=254, description="Exact email.")
+    updatedSince: dt.datetime | None = Field(None, description="ISO 8601; UTC when no offset.")
+    includeArchived: bool = False
+    sort: Literal["-createdAt", "createdAt", "-updatedAt", "updatedAt"] | None = Field(
+        None, description="Default: newest first; a search orders by what it matched."
+    )
+
+
+class ArchiveIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    archived: bool = Field(True, description="false restores an archived contact.")
+
+
+class FileOut(Schema):
+    id: str
+    name: str
+    size: int
+    contentType: str
+    sha256: str
+    uploadedAt: dt.datetime
+    downloadUrl: str
+
+
+class FileEnvelope(Schema):
+    success: bool
+    message: str
+    data: FileOut
+
+
+class FileListEnvelope(Schema):
+    success: bool
+    message: str
+    data: list[FileOut]
+    pagination: Pagination
+
+
+class FileFilters(Schema):
+    page: int = Field(1, ge=1)
+    limit: int = Field(20, ge=1, le=100)
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def contact_data(contact: Contact, fields: set[str] | None = None) -> dict[str, Any]:
+    """The API's view of a contact. Values of custom fields the agent has since removed
+    are left out, so what a client reads it can send back."""
+    if fields is None:
+        fields = defined_fields(contact.agent)
+    return {
+        "id": contact.public_id,
+        "externalReferenceId": contact.external_reference_id or None,
+        "name": contact.name,
+        "email": contact.email or None,
+        "mobileNumber": contact.mobile_number or None,
+        "gender": contact.gender or None,
+        "status": contact.status,
+        "stage": contact.stage or None,
+        "ownerEmail": contact.owner.email if contact.owner_id and contact.owner else None,
+        "customFields": {k: v for k, v in contact.custom_fields.items() if k in fields},
+        "source": contact.source,
+        "archived": contact.archived,
+        "createdAt": contact.created_at,
+        "updatedAt": contact.updated_at,
+    }
+
+
+def defined_fields(agent: Any) -> set[str]:
+    return set(CustomField.objects.for_agent(agent).values_list("key", flat=True))
+
+
+def file_data(request: ApiRequest, stored: ContactFile, contact: Contact) -> dict[str, Any]:
+    url = reverse(
+        "open-api:download_contact_file",
+        kwargs={
+            "agent_id": request.api_key.agent.public_id,
+            "contact_id": contact.public_id,
+            "file_id": stored.public_id,
+        },
+    )
+    return {
+        "id": stored.public_id,
+        "name": stored.original_name,
+        "size": stored.size,
+        "contentType": stored.content_type,
+        "sha256": stored.sha256,
+        "uploadedAt": stored.uploaded_at,
+        "downloadUrl": url,
+    }
+
+
+def pagination(page: int, limit: int, total: int) -> dict[str, int]:
+    return {"page": page, "limit": limit, "total": total, "totalPages": math.ceil(total / limit)}
+
+
+def api_actor(request: ApiRequest) -> str:
+    return f'API key "{request.api_key.name}"'
+
+
+def find_contact(request: ApiRequest, *, for_update: bool = False, **lookup: str) -> Contact:
+    agent = request.api_key.agent
+    if not all(lookup.values()):
+        raise ApiError(404, "Contact not found.")
+    contacts = Contact.objects.for_agent(agent)
+    contacts = contacts.select_for_update() if for_update else contacts.select_related("owner")
+    contact = contacts.filter(**lookup).first()
+    if contact is None:
+        raise ApiError(404, "Contact not found.")
+    contact.agent = agent
+    return contact
+
+
+def check_if_match(request: ApiRequest, contact: Contact) -> None:
+    header = request.headers.get("If-Match")
+    if header is not None and not contact.matches_etag(header):
+        raise ApiError(
+            412,
+            "The contact was changed since you read it. Fetch it again and retry.",
+            {"If-Match": [f"The current ETag is {contact.etag}."]},
+        )
+
+
+def input_of(payload: ContactIn) -> dict[str, Any]:
+    return {k: v for k, v in payload.model_dump(exclude_unset=True).items() if k not in READ_ONLY}
+
+
+def validated(rules: ContactRules, data: dict[str, Any]) -> dict[str, Any]:
+    cleaned = rules.clean(data)
+    if cleaned.errors:
+        raise ApiError(422, "Some fields are not valid.", cleaned.errors)
+    return cleaned.values
+
+
+def duplicate_reference() -> ApiError:
+    return ApiError(409, DUPLICATE_REFERENCE, {"externalReferenceId": [DUPLICATE_REFERENCE]})
+
+
+def with_etag(response: HttpResponse, contact: Contact) -> None:
+    response["ETag"] = contact.etag
+
+
+# --- schema, create, list ---------------------------------------------------------------
+
+DEFAULT_FIELDS = [
+    {"key": "id", "label": "Contact id", "type": "text", "required": False, "readOnly": True},
+    {"key": "externalReferenceId", "label": "External reference id", "type": "text",
+     "required": False},
+    {"key": "name", "label": "Name", "type": "text", "required": False},
+    {"key": "email", "label": "Primary email", "type": "email", "required": False},
+    {"key": "mobileNumber", "label": "Mobile number", "type": "phone", "required": False},
+    {"key": "gender", "label": "Gender", "type": "choice", "required": False,
+     "choices": list(Gender.values)},
+    {"key": "status", "label": "Status", "type": "choice", "required": False,
+     "choices": list(ContactStatus.values)},
+    {"key": "stage", "label": "Stage", "type": "choice", "required": False,
+     "choices": list(Stage.values)},
+    {"key": "ownerEmail", "label": "Owner", "type": "email", "required": False},
+    {"key": "customFields", "label": "Custom fields", "type": "object", "required": False},
+    {"key": "source", "label": "Source", "type": "choice", "required": False,
+     "choices": list(Source.values)},
+    {"key": "archived", "label": "Archived", "type": "boolean", "required": False,
+     "readOnly": True},
+    {"key": "createdAt", "label": "Created", "type": "date", "required": False, "readOnly": True},
+    {"key": "updatedAt", "label": "Updated", "type": "date", "required": False, "readOnly": True},
+]  # fmt: skip
+
+
+@router.get(
+    "/schema/chatbots/{agent_id}",
+    auth=READ,
+    response={200: SchemaEnvelope, **errors()},
+    summary="Default and custom contact fields with their types",
+    description="At least one of email and mobileNumber is required on every contact.",
+)
+def contact_schema(request: ApiRequest, agent_id: str) -> dict[str, Any]:
+    custom = [
+        {
+            "key": field.key,
+            "label": field.label,
+            "type": field.type,
+            "required": field.required,
+            "choices": field.choices or None,
+        }
+        for field in CustomField.objects.for_agent(request.api_key.agent)
+    ]
+    return ok({"defaultFields": DEFAULT_FIELDS, "customFields": custom}, "Contact fields.")
+
+
+@router.post(
+    "/chatbots/{agent_id}",
+    auth=CREATE,
+    response={201: ContactEnvelope, **errors(409, 422)},
+    summary="Create a contact",
+)
+def create_contact(
+    request: ApiRequest, agent_id: str, payload: ContactIn, response: HttpResponse
+) -> Status:
+    agent = request.api_key.agent
+    values = validated(ContactRules(agent), input_of(payload))
+    contact = Contact(agent=agent, **values)
+    try:
+        with transaction.atomic():
+            contact.save()
+            contact.record(
+                AuditAction.CREATE, "Created contact", request=request, actor=api_actor(request)
+            )
+    except IntegrityError:
+        reference = contact.external_reference_id
+        if (
+            reference
+            and Contact.objects.for_agent(agent).filter(external_reference_id=reference).exists()
+        ):
+            raise duplicate_reference() from None
+        raise
+    with_etag(response, contact)
+    response["Location"] = reverse(
+        "open-api:get_contact_by_id", kwargs={"agent_id": agent_id, "contact_id": contact.public_id}
+    )
+    return Status(201, ok(contact_data(contact), "Contact created."))
+
+
+@router.get(
+    "/chatbots/{agent_id}",
+    auth=READ,
+    response={200: ContactListEnvelope, **errors(422)},
+    summary="List contacts (filters, search, pagination)",
+)
+def list_contacts(
+    request: ApiRequest, agent_id: str, filters: Query[ContactFilters]
+) -> dict[str, Any]:
+    agent = request.api_key.agent
+    contacts = Contact.objects.for_agent(agent)
+    if not filters.includeArchived:
+        contacts = contacts.visible()
+    narrowed = contacts.filter(**_filter_values(filters))
+    if filters.email:
+        narrowed = narrowed.with_email(filters.email)
+    if filters.search:
+        narrowed = narrowed.search(filters.search)
+    if filters.sort or not filters.search:
+        narrowed = narrowed.order_by(*SORTS[filters.sort or "-createdAt"])
+    filtered = any(
+        (filters.search, filters.status, filters.stage, filters.email, filters.updatedSince)
+    )
+    if filtered:
+        total = narrowed.count()
+    else:
+        total = ContactCount.total(agent, include_archived=filters.includeArchived)
+    contacts_on_page = narrowed.page(filters.page, filters.limit, total)
+    fields = defined_fields(agent) if contacts_on_page else set()
+    return ok(
+        [contact_data(c, fields) for c in contacts_on_page],
+        f"{total} contacts.",
+        pagination=pagination(filters.page, filters.limit, total),
+    )
+
+
+def _filter_values(filters: ContactFilters) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    for name, choices in (("status", ContactStatus), ("stage", Stage)):
+        raw = getattr(filters, name)
+        if raw:
+            try:
+                values[name] = choice(raw, choices)
+            except ValueError as error:
+                problems[name] = [str(error)]
+    if filters.updatedSince is not None:
+        since = filters.updatedSince
+        values["updated_at__gte"] = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    if problems:
+        raise ApiError(422, "Some filters are not valid.", problems)
+    return values
+
+
+# --- one contact, by either address -----------------------------------------------------
+
+
+def _get(request: ApiRequest, response: HttpResponse, **lookup: str) -> Any:
+    contact = find_contact(request, **lookup)
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match and contact.matches_etag(if_none_match):
+        not_modified = HttpResponseNotModified()
+        not_modified["ETag"] = contact.etag
+        return not_modified
+    with_etag(response, contact)
+    return ok(contact_data(contact), "Contact found.")
+
+
+def _replace(
+    request: ApiRequest, payload: ContactIn, response: HttpResponse, **lookup: str
+) -> dict[str, Any]:
+    contact = find_contact(request, **lookup)
+    rules = ContactRules(request.api_key.agent)
+    data = input_of(payload)
+    data.pop("source", None)
+    data.setdefault("externalReferenceId", contact.external_reference_id)
+    values = validated(rules, data)
+    del values["source"]  # where the contact came from does not change
+    try:
+        with transaction.atomic():
+            contact = find_contact(request, for_update=True, pk=str(contact.pk))
+            check_if_match(request, contact)
+            for attribute, value in values.items():
+                setattr(contact, attribute, value)
+            contact.version += 1
+            contact.save()
+            contact.record(
+                AuditAction.UPDATE, "Updated contact", request=request, actor=api_actor(request)
+            )
+    except IntegrityError:
+        raise duplicate_reference() from None
+    with_etag(response, contact)
+    return ok(contact_data(contact), "Contact updated.")
+
+
+def _archive(
+    request: ApiRequest, payload: ArchiveIn | None, response: HttpResponse, **lookup: str
+) -> dict[str, Any]:
+    archived = payload.archived if payload is not None else True
+    with transaction.atomic():
+        contact = find_contact(request, for_update=True, **lookup)
+        check_if_match(request, contact)
+        if contact.archived != archived:
+            contact.archived = archived
+            contact.version += 1
+            contact.save()
+            contact.record(
+                AuditAction.UPDATE,
+                "Archived contact" if archived else "Restored contact",
+                request=request,
+                actor=api_actor(request),
+            )
+    with_etag(response, contact)
+    return ok(contact_data(contact), "Contact archived." if archived else "Contact restored.")
+
+
+def _delete(request: ApiRequest, **lookup: str) -> dict[str, Any]:
+    with transaction.atomic():
+        contact = find_contact(request, for_update=True, **lookup)
+        check_if_match(request, contact)
+        public_id = contact.public_id
+        contact.record(
+            AuditAction.DELETE, "Deleted contact", request=request, actor=api_actor(request)
+        )
+        contact.delete()
+    return ok({"id": public_id, "deleted": True}, "Contact deleted.")
+
+
+BY_ID = "/mantisid/{contact_id}/chatbots/{agent_id}"
+BY_REFERENCE = "/{external_reference_id}/chatbots/{agent_id}"
+ONE = {200: ContactEnvelope, 304: None, **errors()}
+WRITE = {200: ContactEnvelope, **errors(409, 412, 422)}
+GONE = {200: DeletedEnvelope, **errors(412)}
+
+
+@router.get(BY_ID, auth=READ, response=ONE, summary="Get a contact by contact id")
+def get_contact_by_id(
+    request: ApiRequest, agent_id: str, contact_id: str, response: HttpResponse
+) -> Any:
+    return _get(request, response, public_id=contact_id)
+
+
+@router.put(BY_ID, auth=UPDATE, response=WRITE, summary="Replace a contact by contact id")
+def replace_contact_by_id(
+    request: ApiRequest, agent_id: str, contact_id: str, payload: ContactIn, response: HttpResponse
+) -> dict[str, Any]:
+    return _replace(request, payload, response, public_id=contact_id)
+
+
+@router.patch(
+    BY_ID + "/archive",
+    auth=UPDATE,
+    response={200: ContactEnvelope, **errors(412, 422)},
+    summary="Archive (or restore) a contact by contact id",
+)
+def archive_contact_by_id(
+    request: ApiRequest,
+    agent_id: str,
+    contact_id: str,
+    response: HttpResponse,
+    payload: Body[ArchiveIn | None] = None,
+) -> dict[str, Any]:
+    return _archive(request, payload, response, public_id=contact_id)
+
+
+@router.delete(BY_ID, auth=DELETE, response=GONE, summary="Delete a contact by contact id")
+def delete_contact_by_id(request: ApiRequest, agent_id: str, contact_id: str) -> dict[str, Any]:
+    return _delete(request, public_id=contact_id)
+
+
+# --- files ------------------------------------------------------------------------------
+
+FILES = "/mantisid/{contact_id}/files/chatbots/{agent_id}"
+ONE_FILE = "/mantisid/{contact_id}/files/{file_id}/chatbots/{agent_id}"
+# Room for the multipart envelope around a file of the maximum size.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def refuse_oversized_body(run: Callable[..., Any]) -> Callable[..., Any]:
+    """Answer 413 from Content-Length alone, before the body is read into a temp file."""
+
+    @wraps(run)
+    def wrapper(request: ApiRequest, *args: Any, **kwargs: Any) -> Any:
+        length = request.META.get("CONTENT_LENGTH") or ""
+        limit = settings.CONTACT_FILE_MAX_BYTES
+        if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
+            return error_response(413, _too_large_message(limit))
+        return run(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _too_large_message(limit: int) -> str:
+    return f"The file is larger than the {limit / (1024 * 1024):g} MB limit."
+
+
+@router.post(
+    FILES,
+    auth=CREATE,
+    response={201: FileEnvelope, **errors(413, 415, 422)},
+    summary="Upload a file to a contact (multipart field `file`)",
+    description=f"Allowed: {filetypes.ALLOWED_LABEL}, judged by the file's bytes.",
+)
+@decorate_view(refuse_oversized_body)
+def upload_contact_file(
+    request: ApiRequest, agent_id: str, contact_id: str, file: File[UploadedFile]
+) -> Status:
+    contact = find_contact(request, public_id=contact_id)
+    limit = settings.CONTACT_FILE_MAX_BYTES
+    if file.size is None or file.size > limit:
+        raise ApiError(413, _too_large_message(limit))
+    try:
+        kind = filetypes.check(file)
+    except filetypes.UnsupportedFile as error:
+        raise ApiError(415, str(error), {"file": [str(error)]}) from None
+    stored = attach_file(contact, file, kind)
+    record_file_event(request, contact, stored, AuditAction.CREATE)
+    return Status(201, ok(file_data(request, stored, contact), "File uploaded."))
+
+
+def attach_file(contact: Contact, upload: UploadedFile, kind: filetypes.FileKind) -> ContactFile:
+    stored = ContactFile(
+        contact=contact,
+        original_name=(upload.name or f"file.{kind.extensions[0]}")[-255:],
+        size=upload.size or 0,
+        content_type=kind.content_type,
+        sha256=filetypes.sha256_of(upload),
+    )
+    stored.file.save(f"{stored.public_id}.{kind.extensions[0]}", upload, save=False)
+    try:
+        stored.save()
+    except BaseException:
+        stored.file.delete(save=False)
+        raise
+    return stored
+
+
+def record_file_event(
+    request: ApiRequest, contact: Contact, stored: ContactFile, action: AuditAction
+) -> None:
+    verb = "Uploaded file" if action == AuditAction.CREATE else "Deleted file"
+    contact.record(
+        action, f'{verb} "{stored.original_name}" of contact', request=request,
+        actor=api_actor(request),
+    )  # fmt: skip
+
+
+@router.get(
+    FILES,
+    auth=READ,
+    response={200: FileListEnvelope, **errors(422)},
+    summary="List a contact's files",
+)
+def list_contact_files(
+    request: ApiRequest, agent_id: str, contact_id: str, filters: Query[FileFilters]
+) -> dict[str, Any]:
+    contact = find_contact(request, public_id=contact_id)
+    files = contact.files.all()
+    total = files.count()
+    start = (filters.page - 1) * filters.limit
+    page = files[start : start + filters.limit]
+    return ok(
+        [file_data(request, stored, contact) for stored in page],
+        f"{total} files.",
+        pagination=pagination(filters.page, filters.limit, total),
+    )
+
+
+def _find_file(request: ApiRequest, contact_id: str, file_id: str) -> tuple[Contact, ContactFile]:
+    contact = find_contact(request, public_id=contact_id)
+    stored = contact.files.filter(public_id=file_id).first()
+    if stored is None:
+        raise ApiError(404, "File not found.")
+    return contact, stored
+
+
+@router.get(
+    ONE_FILE,
+    auth=READ,
+    response={200: None, **errors()},
+    url_name="download_contact_file",
+    summary="Download a contact's file",
+)
+def download_contact_file(
+    request: ApiRequest, agent_id: str, contact_id: str, file_id: str
+) -> FileResponse:
+    _, stored = _find_file(request, contact_id, file_id)
+    response = FileResponse(
+        stored.file.open("rb"),
+        as_attachment=True,
+        filename=stored.original_name,
+        content_type=stored.content_type,
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@router.delete(
+    ONE_FILE, auth=DELETE, response={200: DeletedEnvelope, **errors()}, summary="Delete a file"
+)
+def delete_contact_file(
+    request: ApiRequest, agent_id: str, contact_id: str, file_id: str
+) -> dict[str, Any]:
+    contact, stored = _find_file(request, contact_id, file_id)
+    with transaction.atomic():
+        record_file_event(request, contact, stored, AuditAction.DELETE)
+        stored.delete()
+    return ok({"id": file_id, "deleted": True}, "File deleted.")
+
+
+# --- by external reference id (after the fixed paths above, which it would shadow) ------
+
+
+@router.get(BY_REFERENCE, auth=READ, response=ONE, summary="Get a contact by externalReferenceId")
+def get_contact(
+    request: ApiRequest, agent_id: str, external_reference_id: str, response: HttpResponse
+) -> Any:
+    return _get(request, response, external_reference_id=external_reference_id)
+
+
+@router.put(
+    BY_REFERENCE, auth=UPDATE, response=WRITE, summary="Replace a contact by externalReferenceId"
+)
+def replace_contact(
+    request: ApiRequest,
+    agent_id: str,
+    external_reference_id: str,
+    payload: ContactIn,
+    response: HttpResponse,
+) -> dict[str, Any]:
+    return _replace(request, payload, response, external_reference_id=external_reference_id)
+
+
+@router.patch(
+    BY_REFERENCE + "/archive",
+    auth=UPDATE,
+    response={200: ContactEnvelope, **errors(412, 422)},
+    summary="Archive (or restore) a contact by externalReferenceId",
+)
+def archive_contact(
+    request: ApiRequest,
+    agent_id: str,
+    external_reference_id: str,
+    response: HttpResponse,
+    payload: Body[ArchiveIn | None] = None,
+) -> dict[str, Any]:
+    return _archive(request, payload, response, external_reference_id=external_reference_id)
+
+
+@router.delete(
+    BY_REFERENCE, auth=DELETE, response=GONE, summary="Delete a contact by externalReferenceId"
+)
+def delete_contact(request: ApiRequest, agent_id: str, external_reference_id: str) -> Any:
+    return _delete(request, external_reference_id=external_reference_id)

@@ -1,0 +1,344 @@
+"""`/v1/open/document-extraction/…/chatbots/<AGENT_ID>`: upload, poll, review, re-run, delete."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from ninja import File, Form, Query, Router, Schema, Status
+from ninja.files import UploadedFile
+
+from a2v2.envelope import ApiError, ok
+from a2v2.http import ApiRequest
+from accounts.models import AuditAction, AuditEvent
+from apikeys.models import Action, Area, Permission
+from apikeys.permissions import requires
+from contacts.api import contact_data
+from extraction import pipeline
+from extraction.contacts import contact_of
+from extraction.models import Document
+from extraction.models import Status as JobStatus
+from extraction.pipeline.sniff import detect
+from extraction.tasks import enqueue, recover_stale_jobs
+
+router = Router(tags=["document extraction"])
+AGENT_PATH = "/chatbots/{agent_id}"
+ONE_PATH = "/{document_id}/chatbots/{agent_id}"
+FIELD_TYPES = {"text", "number", "date", "money", "email", "phone"}
+
+
+class Failure(Schema):
+    code: str
+    reason: str
+
+
+class DocumentOut(Schema):
+    id: str
+    fileName: str
+    size: int
+    mediaType: str
+    documentType: str | None
+    status: Literal["queued", "processing", "succeeded", "failed"]
+    failure: Failure | None
+    attempts: int
+    createdAt: datetime
+    startedAt: datetime | None
+    finishedAt: datetime | None
+    fields: list[dict[str, Any]]
+    entities: dict[str, Any]
+    keyValues: list[dict[str, Any]]
+    pages: list[dict[str, Any]] | None = None
+    warnings: list[str]
+
+
+class DocumentEnvelope(Schema):
+    success: bool
+    message: str
+    data: DocumentOut
+
+
+class Pagination(Schema):
+    page: int
+    limit: int
+    total: int
+    totalPages: int
+
+
+class DocumentListEnvelope(Schema):
+    success: bool
+    message: str
+    data: list[DocumentOut]
+    pagination: Pagination
+
+
+class ListQuery(Schema):
+    page: int = 1
+    limit: int = 20
+    status: Literal["queued", "processing", "succeeded", "failed"] | None = None
+
+
+class Correction(Schema):
+    fields: dict[str, Any]
+
+
+class DeletedEnvelope(Schema):
+    success: bool
+    message: str
+    data: dict[str, str]
+
+
+def serialize(document: Document, *, with_pages: bool = True) -> dict[str, Any]:
+    result = document.result or {}
+    return {
+        "id": document.public_id,
+        "fileName": document.original_name,
+        "size": document.size,
+        "mediaType": document.media_type,
+        "documentType": result.get("doc_type") or document.requested_type or None,
+        "status": document.status,
+        "failure": {"code": document.failure_code, "reason": document.failure_reason}
+        if document.status == JobStatus.FAILED
+        else None,
+        "attempts": document.attempts,
+        "createdAt": document.created_at,
+        "startedAt": document.started_at,
+        "finishedAt": document.finished_at,
+        "fields": document.fields,
+        "entities": result.get("entities", {}),
+        "keyValues": result.get("key_values", []),
+        "pages": result.get("pages", []) if with_pages else None,
+        "warnings": result.get("warnings", []),
+    }
+
+
+def parse_schema(raw: str | None) -> list[dict[str, str]]:
+    if not raw:
+        return []
+    try:
+        schema = json.loads(raw)
+    except ValueError:
+        raise ApiError(
+            422, errors={"schema": ["Must be a JSON list of field definitions."]}
+        ) from None
+    if not isinstance(schema, list) or len(schema) > 50:
+        raise ApiError(422, errors={"schema": ["Must be a JSON list of at most 50 fields."]})
+    cleaned = []
+    for index, item in enumerate(schema):
+        name = item.get("name") if isinstance(item, dict) else None
+        kind = item.get("type", "text") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise ApiError(
+                422, errors={f"schema.{index}.name": ["A field needs a name (≤100 characters)."]}
+            )
+        if kind not in FIELD_TYPES:
+            raise ApiError(
+                422,
+                errors={f"schema.{index}.type": [f"Use one of {', '.join(sorted(FIELD_TYPES))}."]},
+            )
+        cleaned.append(
+            {"name": name.strip(), "type": kind, "hint": str(item.get("hint", ""))[:200]}
+        )
+    return cleaned
+
+
+def get_document(request: ApiRequest, document_id: str) -> Document:
+    documents = Document.objects.for_agent(request.api_key.agent)
+    document = documents.filter(public_id=document_id).first()
+    if document is None:
+        raise ApiError(404, "Document not found.")
+    if document.status == JobStatus.PROCESSING and document.lease_expired:
+        # Its worker died: a poll is as good a moment as any to put it back in the queue.
+        recover_stale_jobs()
+        document.refresh_from_db()
+    return document
+
+
+def audit(request: ApiRequest, action: AuditAction, document: Document, description: str) -> None:
+    AuditEvent.record(
+        action=action,
+        resource=f'Document "{document.original_name}" ({document.public_id})',
+        description=description,
+        organization=request.api_key.agent.organization,
+        agent=request.api_key.agent,
+        request=request,
+        actor=f'API key "{request.api_key.name}"',
+    )
+
+
+@router.post(
+    AGENT_PATH,
+    auth=requires(Area.DOCUMENTS, Action.CREATE),
+    response={202: DocumentEnvelope},
+    summary="Upload a document for extraction (answered with a job to poll)",
+)
+def create_document(
+    request: ApiRequest,
+    agent_id: str,
+    file: File[UploadedFile],
+    documentType: Form[Literal["receipt", "invoice", "contact", "generic"] | None] = None,
+    field_schema: str | None = Form(None, alias="schema"),
+) -> Status:
+    limit = settings.EXTRACTION_LIMITS["max_bytes"]
+    if file.size > limit:
+        raise ApiError(413, f"The file is larger than the {limit // (1024 * 1024)} MB limit.")
+    fields = parse_schema(field_schema)
+    data = file.read()
+    if not data:
+        raise ApiError(422, "The file is empty.", {"file": ["The file is empty."]})
+    try:
+        media_type = detect(data, file.name or "upload")
+    except pipeline.ExtractionError as error:
+        raise ApiError(error.http_status, str(error), {"file": [str(error)]}) from None
+    with transaction.atomic():
+        document = Document(
+            agent=request.api_key.agent,
+            original_name=(file.name or "upload")[:255],
+            size=len(data),
+            sha256=Document.digest(data),
+            media_type=media_type,
+            requested_type=documentType or "",
+            schema=fields,
+            created_by=f'API key "{request.api_key.name}"',
+        )
+        document.file.save("upload", ContentFile(data), save=False)
+        document.save()
+        audit(request, AuditAction.CREATE, document, "Uploaded a document for extraction")
+        enqueue(document)
+    return Status(202, ok(serialize(document), "Document accepted; poll it for the result."))
+
+
+@router.get(
+    AGENT_PATH,
+    auth=requires(Area.DOCUMENTS, Action.READ),
+    response=DocumentListEnvelope,
+    summary="List documents (newest first)",
+)
+def list_documents(request: ApiRequest, agent_id: str, query: Query[ListQuery]) -> dict[str, Any]:
+    if not 1 <= query.page <= 1_000_000 or not 1 <= query.limit <= 100:
+        raise ApiError(422, errors={"page": ["1 ≤ page ≤ 1000000"], "limit": ["1 ≤ limit ≤ 100"]})
+    documents = Document.objects.for_agent(request.api_key.agent)
+    if query.status:
+        documents = documents.filter(status=query.status)
+    total = documents.count()
+    start = (query.page - 1) * query.limit
+    page = documents[start : start + query.limit]
+    return ok(
+        [serialize(d, with_pages=False) for d in page],
+        pagination={
+            "page": query.page,
+            "limit": query.limit,
+            "total": total,
+            "totalPages": (total + query.limit - 1) // query.limit,
+        },
+    )
+
+
+@router.get(
+    ONE_PATH,
+    auth=requires(Area.DOCUMENTS, Action.READ),
+    response=DocumentEnvelope,
+    summary="Read one document: status, text per page, fields, entities",
+)
+def read_document(request: ApiRequest, agent_id: str, document_id: str) -> dict[str, Any]:
+    return ok(serialize(get_document(request, document_id)))
+
+
+@router.patch(
+    ONE_PATH,
+    auth=requires(Area.DOCUMENTS, Action.UPDATE),
+    response=DocumentEnvelope,
+    summary="Correct field values (human review)",
+)
+def correct_document(
+    request: ApiRequest, agent_id: str, document_id: str, payload: Correction
+) -> dict[str, Any]:
+    document = get_document(request, document_id)
+    bad = {
+        name: ["Field names are 1 to 100 characters."]
+        for name in payload.fields
+        if not 0 < len(name) <= 100
+    }
+    if bad:
+        raise ApiError(422, errors=bad)
+    document.corrections = {**document.corrections, **payload.fields}
+    document.save(update_fields=["corrections", "updated_at"])
+    audit(request, AuditAction.UPDATE, document, f"Corrected fields: {', '.join(payload.fields)}")
+    return ok(serialize(document), "Fields corrected.")
+
+
+@router.post(
+    ONE_PATH + "/rerun",
+    auth=requires(Area.DOCUMENTS, Action.UPDATE),
+    response={202: DocumentEnvelope, 409: dict},
+    summary="Run the extraction again",
+)
+def rerun_document(request: ApiRequest, agent_id: str, document_id: str) -> Status:
+    document = get_document(request, document_id)
+    if document.status in (JobStatus.QUEUED, JobStatus.PROCESSING):
+        raise ApiError(409, "The document is already queued or being processed.")
+    document.requeue()
+    enqueue(document)
+    audit(request, AuditAction.UPDATE, document, "Re-ran the extraction")
+    return Status(202, ok(serialize(document), "Document queued again."))
+
+
+@router.delete(
+    ONE_PATH,
+    auth=requires(Area.DOCUMENTS, Action.DELETE),
+    response=DeletedEnvelope,
+    summary="Delete a document, its file and its results",
+)
+def delete_document(request: ApiRequest, agent_id: str, document_id: str) -> dict[str, Any]:
+    document = get_document(request, document_id)
+    audit(request, AuditAction.DELETE, document, "Deleted a document and its results")
+    document.delete()
+    return ok({"id": document_id}, "Document deleted.")
+
+
+class ContactOverrides(Schema):
+    """Values that take precedence over what was extracted."""
+
+    name: str | None = None
+    email: str | None = None
+    mobileNumber: str | None = None
+    externalReferenceId: str | None = None
+
+
+def overrides_of(request: ApiRequest) -> ContactOverrides:
+    """The optional JSON body: an empty body means "use what was extracted"."""
+    if request.content_type != "application/json" or not request.body.strip():
+        return ContactOverrides()
+    try:
+        return ContactOverrides.model_validate(json.loads(request.body))
+    except ValueError as error:
+        raise ApiError(422, "The body must be a JSON object of contact fields.") from error
+
+
+@router.post(
+    ONE_PATH + "/contact",
+    auth=requires(Area.DOCUMENTS, Action.READ, Permission(Area.CONTACTS, Action.CREATE)),
+    response={200: dict, 201: dict},
+    summary="Create a contact from the extraction (deduplicated on email and phone)",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ContactOverrides.model_json_schema()}},
+        }
+    },
+)
+def contact_from_document(request: ApiRequest, agent_id: str, document_id: str) -> Status:
+    document = get_document(request, document_id)
+    if document.status != JobStatus.SUCCEEDED:
+        raise ApiError(
+            409, "The extraction has not succeeded; there is nothing to make a contact of."
+        )
+    created, contact = contact_of(request, document, overrides_of(request))
+    message = (
+        "Contact created." if created else "A contact with this email or phone already exists."
+    )
+    data = {"created": created, "contact": contact_data(contact)}
+    return Status(201 if created else 200, ok(data, message))

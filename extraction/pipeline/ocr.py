@@ -1,0 +1,206 @@
+"""OCR engines behind one small interface, plus grouping of text boxes into lines.
+
+Default engine: ``rapidocr`` (PP-OCR ONNX models shipped inside its wheel, run by
+onnxruntime; nothing is downloaded at run time).  Fallback: Debian's
+``tesseract`` binary (``apt-get install tesseract-ocr``), used when rapidocr is
+not importable or when ``EXTRACTION_OCR_ENGINE=tesseract``.
+
+Environment:
+  EXTRACTION_OCR_ENGINE   rapidocr | tesseract   (default: rapidocr, falling back to tesseract)
+  EXTRACTION_OCR_THREADS  onnxruntime intra-op threads (default: onnxruntime's choice)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import threading
+from typing import Protocol
+
+from PIL import Image
+
+from .errors import OCRUnavailable, Timeout
+from .result import Line
+
+
+class OCREngine(Protocol):
+    name: str
+
+    def recognize(self, image: Image.Image, timeout: float | None = None) -> list[Line]:
+        """Return text segments with boxes in image pixels (top-left origin)."""
+
+
+class RapidOCREngine:
+    name = "rapidocr"
+
+    def __init__(self, threads: int | None = None):
+        # Imported lazily: onnxruntime + models cost ~100 MB RSS and are only
+        # needed for scanned documents.
+        from rapidocr import RapidOCR
+
+        params = {"Global.log_level": "error"}
+        if threads:
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = int(threads)
+        self._engine = RapidOCR(params=params)
+        self._lock = threading.Lock()
+
+    def recognize(self, image: Image.Image, timeout: float | None = None) -> list[Line]:
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        with self._lock:  # the onnxruntime sessions are shared; keep one call at a time
+            out = self._engine(image)
+        lines: list[Line] = []
+        if out is None or out.txts is None or out.boxes is None:
+            return lines
+        for box, text, score in zip(out.boxes, out.txts, out.scores, strict=False):
+            xs = [float(p[0]) for p in box]
+            ys = [float(p[1]) for p in box]
+            text = str(text).strip()
+            if text:
+                lines.append(
+                    Line(text=text, box=(min(xs), min(ys), max(xs), max(ys)), score=float(score))
+                )
+        return lines
+
+
+class TesseractEngine:
+    name = "tesseract"
+
+    def __init__(self, binary: str | None = None, lang: str = "eng", psm: int = 6):
+        self.binary = binary or shutil.which("tesseract")
+        if not self.binary:
+            raise OCRUnavailable(
+                "The tesseract binary is not installed (apt-get install tesseract-ocr)."
+            )
+        self.lang = lang
+        self.psm = psm
+
+    def recognize(self, image: Image.Image, timeout: float | None = None) -> list[Line]:
+        buf = io.BytesIO()
+        image.convert("RGB" if image.mode not in ("L", "1") else image.mode).save(buf, format="PNG")
+        try:
+            proc = subprocess.run(
+                [self.binary, "stdin", "stdout", "-l", self.lang, "--psm", str(self.psm), "tsv"],
+                input=buf.getvalue(),
+                capture_output=True,
+                timeout=timeout if timeout and timeout > 0 else None,
+                env={**os.environ, "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT", "1")},
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise Timeout("OCR exceeded the time limit.") from exc
+        rows = csv.DictReader(
+            io.StringIO(proc.stdout.decode("utf-8", "replace")),
+            delimiter="\t",
+            quoting=csv.QUOTE_NONE,
+        )
+        groups: dict[tuple, list[dict]] = {}
+        for row in rows:
+            if row.get("level") != "5" or not (row.get("text") or "").strip():
+                continue
+            key = (row["page_num"], row["block_num"], row["par_num"], row["line_num"])
+            groups.setdefault(key, []).append(row)
+        lines = []
+        for words in groups.values():
+            x0 = min(int(w["left"]) for w in words)
+            y0 = min(int(w["top"]) for w in words)
+            x1 = max(int(w["left"]) + int(w["width"]) for w in words)
+            y1 = max(int(w["top"]) + int(w["height"]) for w in words)
+            conf = [float(w["conf"]) for w in words if float(w["conf"]) >= 0]
+            text = " ".join(w["text"].strip() for w in words)
+            lines.append(
+                Line(
+                    text=text,
+                    box=(x0, y0, x1, y1),
+                    score=(sum(conf) / len(conf) / 100) if conf else 0.0,
+                )
+            )
+        return lines
+
+
+_engines: dict[str, OCREngine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(name: str | None = None) -> OCREngine:
+    """Return a cached OCR engine (``rapidocr`` by default, ``tesseract`` as fallback)."""
+    name = (name or os.environ.get("EXTRACTION_OCR_ENGINE") or "auto").lower()
+    with _engines_lock:
+        if name in _engines:
+            return _engines[name]
+        engine: OCREngine
+        if name in ("auto", "rapidocr"):
+            try:
+                threads = os.environ.get("EXTRACTION_OCR_THREADS")
+                engine = RapidOCREngine(threads=int(threads) if threads else None)
+            except ImportError as exc:
+                if name == "rapidocr":
+                    raise OCRUnavailable("The rapidocr package is not installed.") from exc
+                engine = TesseractEngine()
+        elif name == "tesseract":
+            engine = TesseractEngine()
+        else:
+            raise OCRUnavailable(f"Unknown OCR engine {name!r}.")
+        _engines[name] = engine
+        return engine
+
+
+def group_rows(segments: list[Line]) -> list[Line]:
+    """Merge text segments that sit on the same visual row, in reading order.
+
+    Segments are sorted by vertical centre; a segment joins a row when it
+    overlaps the row vertically by at least half of the smaller height and does
+    not overlap any segment already in it horizontally.
+    """
+    boxed = [s for s in segments if s.box is not None]
+    boxed.sort(key=lambda s: ((s.box[1] + s.box[3]) / 2, s.box[0]))
+    rows: list[list[Line]] = []
+    stats: list[list[float]] = []  # per row: sum of y0, sum of y1, count
+    for seg in boxed:
+        x0, y0, x1, y1 = seg.box
+        h = max(1.0, y1 - y0)
+        best = None
+        best_overlap = 0.0
+        for k in range(max(0, len(rows) - 6), len(rows)):  # only recent rows can overlap
+            row, (sy0, sy1, n) = rows[k], stats[k]
+            ry0, ry1 = sy0 / n, sy1 / n
+            overlap = min(y1, ry1) - max(y0, ry0)
+            if overlap <= 0.5 * min(h, max(1.0, ry1 - ry0)):
+                continue
+            if any(
+                min(x1, s.box[2]) - max(x0, s.box[0]) > 0.3 * min(x1 - x0, s.box[2] - s.box[0])
+                for s in row
+            ):
+                continue
+            if overlap > best_overlap:
+                best, best_overlap = k, overlap
+        if best is None:
+            rows.append([seg])
+            stats.append([y0, y1, 1])
+        else:
+            rows[best].append(seg)
+            st = stats[best]
+            st[0] += y0
+            st[1] += y1
+            st[2] += 1
+    out = []
+    for row in rows:
+        row.sort(key=lambda s: s.box[0])
+        out.append(
+            Line(
+                text=" ".join(s.text for s in row),
+                box=(
+                    min(s.box[0] for s in row),
+                    min(s.box[1] for s in row),
+                    max(s.box[2] for s in row),
+                    max(s.box[3] for s in row),
+                ),
+                score=sum(s.score for s in row) / len(row),
+                parts=[s.text for s in row],
+                part_boxes=[s.box for s in row],
+            )
+        )
+    out.sort(key=lambda ln: (ln.box[1] + ln.box[3]) / 2)
+    return out + [s for s in segments if s.box is None]

@@ -1,0 +1,110 @@
+"""The Redis task backend (django-tasks-redis): a job enqueued through it is run by a
+`run_redis_tasks` worker against the local Redis, with the extraction queue."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.test import override_settings
+from django_tasks_redis.management.commands.run_redis_tasks import Command as RunRedisTasks
+
+from accounts.models import Agent
+from extraction.models import Document, Status
+from extraction.tasks import run_extraction
+from tests.deploy.services import REDIS_URL, redis_reachable, require
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def redis_tasks():  # type: ignore[no-untyped-def]
+    require(redis_reachable(), f"Redis ({REDIS_URL})")
+    prefix = f"a2v2_test_{uuid.uuid4().hex[:8]}"
+    tasks = {
+        "default": {
+            "BACKEND": "django_tasks_redis.RedisTaskBackend",
+            "QUEUES": ["default", "extraction"],
+            "OPTIONS": {
+                "REDIS_URL": REDIS_URL,
+                "REDIS_KEY_PREFIX": prefix,
+                "REDIS_BLOCK_TIMEOUT": 500,
+            },
+        }
+    }
+    with override_settings(TASKS=tasks):
+        from django.tasks import task_backends
+
+        yield task_backends["default"]
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+
+
+def make_document(agent: Agent) -> Document:
+    data = b"Invoice number: INV-7\nTotal: 42.00\n"
+    document = Document(
+        agent=agent,
+        original_name="invoice.txt",
+        size=len(data),
+        sha256=Document.digest(data),
+        media_type="text/plain",
+        created_by="test",
+    )
+    document.file.save("upload", ContentFile(data), save=False)
+    document.save()
+    return document
+
+
+def test_a_job_enqueued_through_redis_is_run_by_the_redis_worker(redis_tasks, agent_a) -> None:
+    assert type(redis_tasks).__name__ == "RedisTaskBackend"
+    document = make_document(agent_a)
+    result = run_extraction.enqueue(document.pk)
+    assert result.status == "READY"
+    document.refresh_from_db()
+    assert document.status == Status.QUEUED  # nothing ran it yet
+
+    # A one-shot worker: drains what is queued, then exits (bounded by --max-tasks too).
+    call_command(
+        RunRedisTasks(), "--queue", "extraction", "--max-tasks", "5", "--no-graceful-shutdown"
+    )
+
+    document.refresh_from_db()
+    assert document.status == Status.SUCCEEDED, (document.failure_code, document.failure_reason)
+    assert document.file.storage.exists(document.file.name)
+    finished = redis_tasks.get_result(result.id)
+    assert finished.status == "SUCCESSFUL"
+    assert finished.return_value == "succeeded"
+
+
+def test_settings_select_the_redis_backend_by_name() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "apps = settings.INSTALLED_APPS; "
+        "print(json.dumps([settings.TASKS['default'], 'django_tasks_redis' in apps]))"
+    )
+    env = {
+        "DJANGO_SETTINGS_MODULE": "a2v2.settings",
+        "TASKS_BACKEND": "redis",
+        "CACHE_URL": "redis://127.0.0.1:6379/3",
+        "SECRET_KEY": "x" * 60,
+        "KEY_ENCRYPTION_KEYS": "k",
+        "PATH": "/usr/bin:/bin",
+    }
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    tasks, installed = json.loads(out.stdout)
+    assert tasks["BACKEND"] == "django_tasks_redis.RedisTaskBackend"
+    assert tasks["OPTIONS"]["REDIS_URL"] == "redis://127.0.0.1:6379/3"
+    assert tasks["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] > 300  # outlasts the extraction lease
+    assert installed

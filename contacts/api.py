@@ -174,7 +174,7 @@ class SchemaEnvelope(Schema):
 
 
 class ContactFilters(Schema):
-    page: int = Field(1, ge=1, description="1-based page number.")
+    page: int = Field(1, ge=1, le=1_000_000, description="1-based page number.")
     limit: int = Field(20, ge=1, le=100, description="Contacts per page (at most 100).")
     search: str | None = Field(
         None,
@@ -221,7 +221,7 @@ class FileListEnvelope(Schema):
 
 
 class FileFilters(Schema):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=1_000_000)
     limit: int = Field(20, ge=1, le=100)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from ninja import File, Form, Query, Router, Schema, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from a2v2.envelope import ApiError, ok
@@ -76,8 +76,8 @@ class DocumentListEnvelope(Schema):
 
 
 class ListQuery(Schema):
-    page: int = 1
-    limit: int = 20
+    page: int = Field(1, ge=1, le=1_000_000)
+    limit: int = Field(20, ge=1, le=100)
     status: Literal["queued", "processing", "succeeded", "failed"] | None = None
 
 
@@ -85,10 +85,14 @@ class Correction(Schema):
     fields: dict[str, Any]
 
 
-class DeletedEnvelope(Schema):
+class DocumentDeleted(Schema):
+    id: str
+
+
+class DocumentDeletedEnvelope(Schema):
     success: bool
     message: str
-    data: dict[str, str]
+    data: DocumentDeleted
 
 
 def serialize(document: Document, *, with_pages: bool = True) -> dict[str, Any]:
@@ -218,8 +222,6 @@ def create_document(
     summary="List documents (newest first)",
 )
 def list_documents(request: ApiRequest, agent_id: str, query: Query[ListQuery]) -> dict[str, Any]:
-    if not 1 <= query.page <= 1_000_000 or not 1 <= query.limit <= 100:
-        raise ApiError(422, errors={"page": ["1 ≤ page ≤ 1000000"], "limit": ["1 ≤ limit ≤ 100"]})
     documents = Document.objects.for_agent(request.api_key.agent)
     if query.status:
         documents = documents.filter(status=query.status)
@@ -289,7 +291,7 @@ def rerun_document(request: ApiRequest, agent_id: str, document_id: str) -> Stat
 @router.delete(
     ONE_PATH,
     auth=requires(Area.DOCUMENTS, Action.DELETE),
-    response=DeletedEnvelope,
+    response=DocumentDeletedEnvelope,
     summary="Delete a document, its file and its results",
 )
 def delete_document(request: ApiRequest, agent_id: str, document_id: str) -> dict[str, Any]:

@@ -174,6 +174,8 @@ EXTRACTION_LEASE_SECONDS = env.int(
 if "OPTIONS" in TASKS["default"] and TASKS["default"]["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] is None:
     TASKS["default"]["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] = EXTRACTION_LEASE_SECONDS + 30
 EXTRACTION_MAX_ATTEMPTS = env.int("EXTRACTION_MAX_ATTEMPTS", default=3)
+# Run each job in a child process killed at the time limit (costs ~1 s of start-up a job).
+EXTRACTION_ISOLATE = env.bool("EXTRACTION_ISOLATE", default=True)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads spool to a temporary file
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # non-file request bodies
 

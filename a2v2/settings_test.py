@@ -24,3 +24,5 @@ APIKEY_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 # A test database of this run's own, so that runs side by side do not drop each other's.
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"test_a2v2_{os.getpid()}"}  # noqa: F405
+# In-process extraction keeps the suite fast; tests/extraction/test_jobs.py covers the child.
+EXTRACTION_ISOLATE = False

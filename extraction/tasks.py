@@ -38,7 +38,10 @@ def run_extraction(document_pk: int) -> str:
     try:
         with document.file.open("rb") as handle:
             data = handle.read()
-        result = pipeline.extract(
+        # In a child process the time limit is hard (a native OCR or pdfium call cannot be
+        # interrupted otherwise) and a crash in native code cannot take the worker down.
+        extract = pipeline.extract_isolated if settings.EXTRACTION_ISOLATE else pipeline.extract
+        result = extract(
             data,
             document.original_name,
             doc_type=document.requested_type or None,

@@ -8,6 +8,7 @@ not importable or when ``EXTRACTION_OCR_ENGINE=tesseract``.
 Environment:
   EXTRACTION_OCR_ENGINE   rapidocr | tesseract   (default: rapidocr, falling back to tesseract)
   EXTRACTION_OCR_THREADS  onnxruntime intra-op threads (default: onnxruntime's choice)
+  EXTRACTION_OCR_MAX_SIDE longest image side the detector sees (rapidocr default 2000)
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ class RapidOCREngine:
         # needed for scanned documents.
         from rapidocr import RapidOCR
 
-        params = {"Global.log_level": "error"}
+        params: dict = {"Global.log_level": "error"}
+        max_side = os.environ.get("EXTRACTION_OCR_MAX_SIDE")
+        if max_side:  # smaller = less memory and time on large scans, at some accuracy cost
+            params["Global.max_side_len"] = int(max_side)
         if threads:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = int(threads)
         self._engine = RapidOCR(params=params)

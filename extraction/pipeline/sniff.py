@@ -108,7 +108,9 @@ def sniff(data: bytes) -> str:
     if not data:
         raise Empty("The file is empty.")
     head = data[:16]
-    if data[:1024].find(b"%PDF-") != -1:
+    pdf_at = data[:1024].find(b"%PDF-")
+    # Readers accept junk before the header; plain text that merely mentions it is text.
+    if pdf_at == 0 or (pdf_at > 0 and not _is_text(data[:pdf_at])):
         return PDF
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG

@@ -220,7 +220,7 @@ def pdf_page_text(textpage) -> str:
     for line, top in zip(lines, tops, strict=True):
         if pitch and top is not None and prev is not None and prev - top > PARAGRAPH_GAP * pitch:
             out.append("")
-        out.append(line)
+        out.append(line.rstrip(" "))
         if top is not None:
             prev = top
     text = "\n".join(out).replace("\r", "\n")

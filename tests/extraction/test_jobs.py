@@ -100,3 +100,36 @@ def test_polling_a_job_whose_worker_died_puts_it_back(
         client.get(url, headers={"x-api-key": key})
     body = client.get(url, headers={"x-api-key": key}).json()["data"]
     assert body["status"] == "succeeded" and body["attempts"] == 2
+
+
+@override_settings(EXTRACTION_ISOLATE=True)
+def test_a_job_runs_in_a_child_process_with_a_hard_time_limit(agent_a: Agent) -> None:
+    document = make_document(agent_a)
+    assert run_extraction.call(document.pk) == "succeeded"
+    document.refresh_from_db()
+    assert "INV-1" in document.result["pages"][0]["text"]
+
+
+@override_settings(
+    EXTRACTION_ISOLATE=True,
+    EXTRACTION_LIMITS={
+        "max_bytes": 10**7,
+        "max_pages": 5,
+        "max_pixels": 10**7,
+        "timeout_seconds": 0.01,
+    },
+)
+def test_a_job_over_its_time_limit_fails_with_a_reason(agent_a: Agent, monkeypatch) -> None:
+    from extraction.pipeline import extract_isolated
+
+    document = make_document(agent_a)
+
+    def no_grace(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # A child cannot even start within 10 ms: the limit, not the document, decides.
+        return extract_isolated(*args, grace_seconds=0, **kwargs)
+
+    monkeypatch.setattr("extraction.tasks.pipeline.extract_isolated", no_grace)
+    assert run_extraction.call(document.pk) == "failed"
+    document.refresh_from_db()
+    assert document.failure_code == "timeout"
+    assert "time limit" in document.failure_reason

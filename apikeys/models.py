@@ -16,11 +16,13 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from a2v2.lib.client_ip import IPAddress, in_networks, parse_networks
-from accounts.models import Agent, User
+from accounts.models import Agent, AuditAction, AuditEvent, AuditStatus, User
 from apikeys import crypto, keyformat
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from django.http import HttpRequest
 
     from a2v2.lib.client_ip import IPNetwork
 
@@ -283,6 +285,27 @@ class ApiKey(models.Model):
         if self.ip_allowlist:
             with contextlib.suppress(ValueError):  # the field validator reports it
                 self.ip_allowlist = normalize_allowlist(self.ip_allowlist)
+
+    def record(
+        self,
+        action: AuditAction,
+        description: str,
+        *,
+        request: HttpRequest | None = None,
+        actor: str | None = None,
+        status: AuditStatus = AuditStatus.SUCCESS,
+    ) -> None:
+        """Write what happened to this key into its organization's audit trail."""
+        AuditEvent.record(
+            action=action,
+            resource=f'API key "{self.name}" ({self.key_id})',
+            description=description,
+            organization=self.agent.organization,
+            agent=self.agent,
+            request=request,
+            actor=actor,
+            status=status,
+        )
 
     def record_use(self, address: IPAddress | None) -> None:
         """Remember when and from where the key was last used, at most about once a minute

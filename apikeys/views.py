@@ -23,7 +23,7 @@ from django_htmx.http import reswap, retarget, trigger_client_event
 
 from a2v2.http import AuthenticatedHttpRequest
 from accounts.access import AgentAccess, agent_access
-from accounts.models import AuditAction, AuditEvent, AuditStatus
+from accounts.models import AuditAction, AuditStatus
 from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateForm
 from apikeys.models import GRACE_PERIODS, ApiKey
 
@@ -123,25 +123,6 @@ def key_shown(
     return response
 
 
-def audit(
-    request: AuthenticatedHttpRequest,
-    access: AgentAccess,
-    key: ApiKey,
-    action: AuditAction,
-    description: str,
-    status: AuditStatus = AuditStatus.SUCCESS,
-) -> None:
-    AuditEvent.record(
-        action=action,
-        resource=f'API key "{key.name}" ({key.key_id})',
-        description=description,
-        organization=access.agent.organization,
-        agent=access.agent,
-        request=request,
-        status=status,
-    )
-
-
 def agent_key(access: AgentAccess, key_id: str) -> ApiKey:
     return get_object_or_404(ApiKey.objects.for_agent(access.agent), key_id=key_id)
 
@@ -174,7 +155,7 @@ def key_create(request: AuthenticatedHttpRequest, access: AgentAccess) -> HttpRe
     key, full_key = ApiKey.issue(
         access.agent, created_by=request.user, **basics.cleaned_data, **permissions.key_fields()
     )
-    audit(request, access, key, AuditAction.CREATE, f'Created API key "{key.name}"')
+    key.record(AuditAction.CREATE, f'Created API key "{key.name}"', request=request)
     return key_shown(
         request, access, key, full_key, message="API key created successfully.", created=True
     )
@@ -189,7 +170,7 @@ def key_edit(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str
         changed = form.changed_labels()
         form.save()
         description = f'Updated API key "{key.name}"' + (f" ({changed})" if changed else "")
-        audit(request, access, key, AuditAction.UPDATE, description)
+        key.record(AuditAction.UPDATE, description, request=request)
         return keys_changed(request, access, "API key updated successfully.")
     status = 422 if form.is_bound else 200
     return render_page(request, access, modal="edit", key=key, form=form, status=status)
@@ -207,11 +188,11 @@ def key_rotate(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
         except ValidationError as error:
             form.add_error(None, error)
             failed = f'Could not rotate API key "{key.name}": {error.messages[0]}'
-            audit(request, access, key, AuditAction.UPDATE, failed, AuditStatus.FAILURE)
+            key.record(AuditAction.UPDATE, failed, request=request, status=AuditStatus.FAILURE)
         else:
             label = dict(form.fields["grace"].choices)[grace]
             description = f'Rotated API key "{key.name}" (grace period: {label})'
-            audit(request, access, key, AuditAction.UPDATE, description)
+            key.record(AuditAction.UPDATE, description, request=request)
             return key_shown(
                 request, access, key, full_key, message="API key rotated successfully."
             )
@@ -224,7 +205,7 @@ def key_rotate(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
 def key_delete(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
     key = agent_key(access, key_id)
     if request.method == "POST":
-        audit(request, access, key, AuditAction.DELETE, f'Deleted API key "{key.name}"')
+        key.record(AuditAction.DELETE, f'Deleted API key "{key.name}"', request=request)
         key.delete()
         return keys_changed(request, access, "API key deleted.")
     return render_page(request, access, modal="delete", key=key)
@@ -242,7 +223,7 @@ def key_reveal(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
             return JsonResponse({"error": SHOW_ONCE}, status=409)
         messages.error(request, SHOW_ONCE)
         return redirect("api-permissions", access.agent.public_id)
-    audit(request, access, key, AuditAction.READ, f'Revealed API key "{key.name}"')
+    key.record(AuditAction.READ, f'Revealed API key "{key.name}"', request=request)
     if wants_json:
         response = JsonResponse({"key": full_key})
         add_never_cache_headers(response)

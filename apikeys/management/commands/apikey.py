@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.management.commands._helpers import find_agent
-from accounts.models import AuditAction, AuditEvent
+from accounts.models import AuditAction
 from apikeys import keyformat
 from apikeys.models import ALL_PERMISSIONS, GRACE_PERIODS, ApiKey, Permission
 from apikeys.verification import secret_matches
@@ -60,14 +60,7 @@ def describe(key: ApiKey) -> dict[str, Any]:
 
 
 def audit(key: ApiKey, action: AuditAction, description: str) -> None:
-    AuditEvent.record(
-        action=action,
-        resource=f'API key "{key.name}" ({key.key_id})',
-        description=description,
-        organization=key.agent.organization,
-        agent=key.agent,
-        actor=OPERATOR,
-    )
+    key.record(action, description, actor=OPERATOR)
 
 
 class Command(BaseCommand):

@@ -14,7 +14,7 @@ from ninja.files import UploadedFile
 
 from a2v2.envelope import ApiError, ok
 from a2v2.http import ApiRequest
-from accounts.models import AuditAction, AuditEvent
+from accounts.models import AuditAction
 from apikeys.models import Action, Area, Permission
 from apikeys.permissions import requires
 from contacts.api import contact_data
@@ -162,15 +162,7 @@ def get_document(request: ApiRequest, document_id: str) -> Document:
 
 
 def audit(request: ApiRequest, action: AuditAction, document: Document, description: str) -> None:
-    AuditEvent.record(
-        action=action,
-        resource=f'Document "{document.original_name}" ({document.public_id})',
-        description=description,
-        organization=request.api_key.agent.organization,
-        agent=request.api_key.agent,
-        request=request,
-        actor=f'API key "{request.api_key.name}"',
-    )
+    document.record(action, description, request=request, actor=f'API key "{request.api_key.name}"')
 
 
 @router.post(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts.models import Agent, new_public_id
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+from accounts.models import Agent, AuditAction, AuditEvent, new_public_id
 
 
 class Status(models.TextChoices):
@@ -124,6 +127,25 @@ class Document(models.Model):
             finished_at=None,
         )
         self.refresh_from_db()
+
+    def record(
+        self,
+        action: AuditAction,
+        description: str,
+        *,
+        request: HttpRequest | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Write what happened to this document into its organization's audit trail."""
+        AuditEvent.record(
+            action=action,
+            resource=f'Document "{self.original_name}" ({self.public_id})',
+            description=description,
+            organization=self.agent.organization,
+            agent=self.agent,
+            request=request,
+            actor=actor,
+        )
 
     # --- reading ------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from a2v2.http import AuthenticatedHttpRequest
 from accounts.access import AgentAccess, agent_access
-from accounts.models import AuditAction, AuditEvent
+from accounts.models import AuditAction
 from extraction import pipeline
 from extraction.models import DocType, Document
 from extraction.pipeline.sniff import detect
@@ -77,14 +77,7 @@ def document_upload(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRes
         )
         document.file.save("upload", ContentFile(data), save=False)
         document.save()
-        AuditEvent.record(
-            action=AuditAction.CREATE,
-            resource=f'Document "{document.original_name}"',
-            description="Uploaded a document for extraction",
-            organization=access.agent.organization,
-            agent=access.agent,
-            request=request,
-        )
+        document.record(AuditAction.CREATE, "Uploaded a document for extraction", request=request)
         enqueue(document)
     messages.success(request, "Document uploaded; extraction has started.")
     return redirect("document-detail", agent_id=agent_id, document_id=document.public_id)
@@ -138,14 +131,7 @@ def document_delete(
 ) -> HttpResponse:
     access = agent_access(request, agent_id, manage=True)
     document = _document(access, document_id)
-    AuditEvent.record(
-        action=AuditAction.DELETE,
-        resource=f'Document "{document.original_name}"',
-        description="Deleted a document and its results",
-        organization=access.agent.organization,
-        agent=access.agent,
-        request=request,
-    )
+    document.record(AuditAction.DELETE, "Deleted a document and its results", request=request)
     document.delete()
     messages.success(request, "Document deleted.")
     return redirect("documents", agent_id=agent_id)

@@ -258,7 +258,22 @@ def _clean_company(text: str) -> str:
     text = REG_SUFFIX.sub("", text)
     text = re.sub(r"\(\s+", "(", text)
     text = re.sub(r"\s+\)", ")", text)
-    return text.strip(" ,;:-")
+    return printed_spacing(text).strip(" ,;:-")
+
+
+def printed_spacing(text: str) -> str:
+    """Restore the spaces a printed name or address has but OCR tends to drop.
+
+    Receipts print a bracketed part as a separate word ("ENTERPRISE (SETIA ALAM) SDN BHD",
+    "MR. D.I.Y. (M) SDN BHD"), legal forms as "SDN. BHD.", a run of initials apart from
+    the next word ("S.H.H. MOTOR") and a postcode apart from the town ("53300 KL").
+    """
+    text = re.sub(r"(?<=[A-Za-z0-9.])\((?=[A-Za-z0-9#])", " (", text)
+    text = re.sub(r"\)(?=[A-Za-z0-9])", ") ", text)
+    text = re.sub(r"\b(SDN)\.(?=BHD\b)", r"\1. ", text, flags=re.I)
+    text = re.sub(r"(?<![\w.])((?:[A-Z]\.){2,})(?=[A-Z]{2,})", r"\1 ", text)
+    text = re.sub(r"(?<![\d\-])(\d{5})(?=[A-Z]{2,}\b)", r"\1 ", text)
+    return text
 
 
 LABEL_PREFIX = re.compile(r"^(?![Nn][Oo]\b)[A-Za-z][A-Za-z .#/]{1,24}\s*[:\uff1a]")
@@ -342,6 +357,26 @@ def _receipt_address_rows(rows: list[Row], after: int) -> list[Row]:
     return out
 
 
+def _address_punctuation(text: str) -> str:
+    """Undo the commonest OCR slips in a printed street address.
+
+    Address parts are separated by commas ("LOT 38, 39 BOULEVARD, JALAN KENARI 5,
+    BANDAR PUCHONG JAYA, 47170 PUCHONG"); a full stop followed by a space between a
+    word or number and the next part is a comma the recogniser read as a period
+    (abbreviations such as "NO. 5", "JLN. " or "D.E." are left alone: short words and
+    single letters keep their period).  A leading "LOT" read with a digit for L/O
+    ("10T", "1.OT") is restored.
+    """
+    text = re.sub(r"^(?:[1Il]\.?[O0]|L0)T\b", "LOT", text)
+
+    def comma(m: re.Match) -> str:
+        word = m[1]
+        part_end = re.search(r"\d", word) or re.fullmatch(r"[A-Za-z]{4,}", word)
+        return word + (", " if part_end else ". ")
+
+    return re.sub(r"(?<!\S)([\w/&'-]+)\. (?=[A-Za-z]{2}|\d)", comma, text)
+
+
 def receipt_fields(pages: list[Page]) -> list[Field]:
     rows = rows_of(pages)
     fields: list[Field] = []
@@ -358,7 +393,7 @@ def receipt_fields(pages: list[Page]) -> list[Field]:
     # Address -----------------------------------------------------------------
     addr_rows = _receipt_address_rows(rows, after) if block else []
     if addr_rows:
-        address = clean(" ".join(r.text for r in addr_rows))
+        address = _address_punctuation(printed_spacing(clean(" ".join(r.text for r in addr_rows))))
         conf = 0.8 if POSTCODE.search(address) else 0.5
         src = addr_rows[0].source(address)
         boxes = [r.line.box for r in addr_rows if r.line.box]

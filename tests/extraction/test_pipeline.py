@@ -448,3 +448,27 @@ def test_multi_frame_tiff_gives_one_page_per_frame():
     assert "2" in result.pages[1].text
     with pytest.raises(TooManyPages):
         extract(buf.getvalue(), "scan.tif", limits=Limits(max_pages=1))
+
+
+def test_receipt_name_and_address_spacing_and_punctuation():
+    from extraction.pipeline.fields import _address_punctuation, printed_spacing
+
+    assert printed_spacing("MR. D.I.Y.(M) SDN BHD") == "MR. D.I.Y. (M) SDN BHD"
+    assert printed_spacing("S.H.H.MOTOR(SUNGAI RENGIT)SDN.BHD.") == (
+        "S.H.H. MOTOR (SUNGAI RENGIT) SDN. BHD."
+    )
+    assert (
+        printed_spacing("LOT 2685 JLN GENTING KLANG 53300KL")
+        == "LOT 2685 JLN GENTING KLANG 53300 KL"
+    )
+    assert _address_punctuation("Lot 38. 39 101 Boulevard. Jalan Kenari 5. 47170 Puchong") == (
+        "Lot 38, 39 101 Boulevard, Jalan Kenari 5, 47170 Puchong"
+    )
+    assert _address_punctuation("10T 1851-A & 1851-B. JALAN KPB 6,") == (
+        "LOT 1851-A & 1851-B, JALAN KPB 6,"
+    )
+    # abbreviations keep their full stop
+    assert (
+        _address_punctuation("NO. 53, LOT P.T. 2811, JLN. BESAR")
+        == "NO. 53, LOT P.T. 2811, JLN. BESAR"
+    )

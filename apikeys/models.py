@@ -105,6 +105,12 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         now = timezone.now()
         return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
 
+    def find(self, key_id: str) -> ApiKey | None:
+        """The key with this public id, with its agent: the hot path's one query, so no
+        ordering and no other joins (the organization loads on demand)."""
+        found = list(self.select_related("agent").filter(key_id=key_id).order_by()[:1])
+        return found[0] if found else None
+
     def expired(self) -> ApiKeyQuerySet:
         return self.filter(expires_at__lte=timezone.now())
 

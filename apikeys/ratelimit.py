@@ -11,6 +11,7 @@ default; "open": serve without counting). See docs/deploy.md, "When Redis is dow
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache, caches
+from django.core.signals import setting_changed
 from django.db import connection
 from redis.exceptions import RedisError
 
@@ -76,7 +78,10 @@ def _uses_redis() -> bool:
     return "redis" in type(caches["default"]).__module__.lower()
 
 
+@functools.cache
 def _redis_client(write: bool):  # type: ignore[no-untyped-def]
+    # Django builds a new Redis client (and its ~170 response callbacks) on every call;
+    # the client is thread-safe over its pool, so one per process is enough.
     return cache._cache.get_client(write=write)  # type: ignore[attr-defined]
 
 
@@ -173,3 +178,11 @@ def first_exhausted(subjects: list[tuple[str, Window]]) -> Window | None:
 def count(subjects: list[tuple[str, Window]]) -> None:
     now = time.time()
     incr([(window.bucket(subject, now), window.seconds) for subject, window in subjects])
+
+
+def _forget_redis_client(*, setting: str, **kwargs: object) -> None:
+    if setting == "CACHES":
+        _redis_client.cache_clear()
+
+
+setting_changed.connect(_forget_redis_client)

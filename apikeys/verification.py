@@ -241,9 +241,7 @@ def authenticate(request: HttpRequest) -> ApiKey:
         if refusal.status == 401:
             _count_client_failure(client)
         raise
-    key = (
-        ApiKey.objects.select_related("agent__organization").filter(key_id=presented.key_id).first()
-    )
+    key = ApiKey.objects.find(presented.key_id)
     if not secret_matches(key, presented, client):
         raise Refusal(401, INVALID_KEY)
     assert key is not None

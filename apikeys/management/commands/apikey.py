@@ -197,7 +197,7 @@ class Command(BaseCommand):
             presented = keyformat.parse_full_key(value)
         except keyformat.MalformedKey as error:
             raise CommandError(str(error)) from None
-        key = ApiKey.objects.select_related("agent").filter(key_id=presented.key_id).first()
+        key = ApiKey.objects.find(presented.key_id)
         if key is None or not secret_matches(key, presented, "manage.py"):
             raise CommandError("Invalid API key: unknown id or wrong secret.")
         if key.is_expired:

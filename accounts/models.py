@@ -203,7 +203,8 @@ class AuditEvent(models.Model):
     ) -> AuditEvent:
         from a2v2.http import client_ip
 
-        if user is None and request is not None and request.user.is_authenticated:
+        # An API key acting (actor given) is never attributed to a browser session it carries.
+        if user is None and actor is None and request is not None and request.user.is_authenticated:
             user = request.user  # type: ignore[assignment]
         address = client_ip(request) if request is not None else None
         return cls.objects.create(

@@ -383,16 +383,7 @@ def docx_pages(data: bytes, limits: Limits) -> list[Page]:
                         cells.append(t)
                 if any(cells):
                     lines.append(Line(text="\t".join(cells)))
-    return [
-        Page(
-            number=1,
-            text="\n".join(ln.text for ln in lines),
-            width=None,
-            height=None,
-            method="text-layer",
-            lines=lines,
-        )
-    ]
+    return [_page_from_lines(1, lines, None, None, "text-layer")]
 
 
 # ---------------------------------------------------------------------------- TXT / CSV
@@ -438,13 +429,4 @@ def csv_pages(data: bytes) -> list[Page]:
     lines = [
         Line(text="\t".join(c.strip() for c in row)) for row in rows if any(c.strip() for c in row)
     ]
-    return [
-        Page(
-            number=1,
-            text="\n".join(ln.text for ln in lines),
-            width=None,
-            height=None,
-            method="text-layer",
-            lines=lines,
-        )
-    ]
+    return [_page_from_lines(1, lines, None, None, "text-layer")]

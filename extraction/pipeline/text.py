@@ -196,13 +196,51 @@ def _soft_hyphen(m: re.Match) -> str:
     return ("-" if rest[:1].isupper() else "") + rest + "\n"
 
 
-def pdf_page_text(textpage) -> str:
-    """Page text in pdfium's reading order, with a blank line between paragraphs."""
-    raw = textpage.get_text_range()
-    lines = raw.split("\r\n")
-    tops: list[float | None] = []
+SCRIPT_MAX_GAP = 0.6  # in character heights; more is a separate column, not a script
+
+
+def _same_visual_line(textpage, last: int, first: int) -> float | None:
+    """Where pdfium broke a line only because the baseline moved (a superscript or a
+    subscript: "R\n2", "f\n-1\n(U)"), return the horizontal gap between the two
+    characters in units of their height; ``None`` for a real line break."""
+    try:
+        _, pb, pr, pt = textpage.get_charbox(last, loose=True)
+        nl, nb, _, nt = textpage.get_charbox(first, loose=True)
+    except Exception:  # a generated char without a box: keep pdfium's break
+        return None
+    height = max(pt - pb, nt - nb, 1e-3)
+    overlap = min(pt, nt) - max(pb, nb)
+    gap = (nl - pr) / height
+    if overlap > 0.2 * min(pt - pb, nt - nb) and -0.1 <= gap <= SCRIPT_MAX_GAP:
+        return gap
+    return None
+
+
+def _visual_lines(textpage) -> list[tuple[str, int]]:
+    """pdfium's lines, re-joined where only a raised or lowered script split them,
+    each with the char index of its first character."""
+    out: list[tuple[str, int]] = []
     index = 0
-    for line in lines:
+    for line in textpage.get_text_range().split("\r\n"):
+        gap = None
+        if out and out[-1][0] and line:
+            gap = _same_visual_line(textpage, index - 3, index)
+        if gap is None:
+            out.append((line, index))
+        else:
+            joiner = " " if gap > 0.25 and not out[-1][0].endswith(" ") else ""
+            out[-1] = (out[-1][0] + joiner + line, out[-1][1])
+        index += len(line) + 2
+    return out
+
+
+def pdf_page_text(textpage) -> str:
+    """Page text in reading order, scripts kept on their line, a blank line between
+    paragraphs."""
+    visual = _visual_lines(textpage)
+    lines = [line for line, _ in visual]
+    tops: list[float | None] = []
+    for line, index in visual:
         top = None
         stripped = len(line) - len(line.lstrip())
         if stripped < len(line):
@@ -211,7 +249,6 @@ def pdf_page_text(textpage) -> str:
             except Exception:  # a char without a box: no paragraph information
                 top = None
         tops.append(top)
-        index += len(line) + 2
     known = [t for t in tops if t is not None]
     steps = sorted(known[i - 1] - known[i] for i in range(1, len(known)) if known[i - 1] > known[i])
     pitch = steps[len(steps) // 2] if steps else None

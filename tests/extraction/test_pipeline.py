@@ -35,8 +35,9 @@ EVAL_DIR = Path(
 # --------------------------------------------------------------------------- builders
 
 
-def make_pdf(pages: list[list[str]], encrypt: bool = False) -> bytes:
-    """A minimal PDF with one Helvetica text line per string (72 pt from the left)."""
+def make_pdf(pages: list[list[str | bytes]], encrypt: bool = False) -> bytes:
+    """A minimal PDF with one Helvetica text line per string (72 pt from the left);
+    a ``bytes`` item is a line of raw text operators."""
     objects: list[bytes] = []
 
     def add(body: bytes) -> int:
@@ -49,6 +50,9 @@ def make_pdf(pages: list[list[str]], encrypt: bool = False) -> bytes:
     for lines in pages:
         ops = [b"BT /F1 12 Tf 14 TL 72 760 Td"]
         for text in lines:
+            if isinstance(text, bytes):
+                ops.append(text + b" T*")
+                continue
             escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             ops.append(f"({escaped}) Tj T*".encode("latin-1"))
         ops.append(b"ET")
@@ -242,6 +246,24 @@ def test_pdf_text_layer_invoice_fields_with_boxes():
     box = fields["invoice_number"].source.box
     assert box is not None and 0 <= box[0] < box[2] <= 612 and 0 <= box[1] < box[3] <= 792
     assert fields["invoice_number"].source.page == 1
+
+
+def test_pdf_superscripts_and_subscripts_stay_on_their_line():
+    # pdfium starts a new line wherever the baseline moves; a raised "2" or a lowered
+    # index belongs to the words around it ("R2", "x1").
+    # As TeX writes them: each run placed with its own matrix, scripts in a smaller size.
+    pdf = make_pdf(
+        [
+            [
+                b"1 0 0 1 72 760 Tm (Sei X = R) Tj /F1 8 Tf 1 0 0 1 123 765 Tm (2) Tj "
+                b"/F1 12 Tf 1 0 0 1 127.5 760 Tm ( und x) Tj /F1 8 Tf 1 0 0 1 160.2 757 Tm (1) Tj "
+                b"/F1 12 Tf 1 0 0 1 164.6 760 Tm ( > 0.) Tj",
+                b"1 0 0 1 72 746 Tm (Zweite Zeile) Tj",
+            ]
+        ]
+    )
+    text = extract(pdf, "script.pdf", doc_type="generic").pages[0].text
+    assert text.splitlines() == ["Sei X = R2 und x1 > 0.", "Zweite Zeile"]
 
 
 def test_schema_fields_by_label_and_type():

@@ -484,6 +484,31 @@ def _value_of(tok: re.Match) -> Decimal | None:
     return value
 
 
+TENDER = re.compile(r"^\W*(CASH|TENDER(ED)?|PAID|AMOUNT\s*PAID|PAYMENT)\b(?!.*CHANGE)", re.I)
+CHANGE = re.compile(r"^\W*(CASH\s*)?CHANGE\b", re.I)
+
+
+def _paid_amount(rows: list[Row], after: int) -> tuple[Decimal, Row] | None:
+    """What was paid, from the tender row and the change row that follows it
+    ("CASH 50.00" / "CHANGE 7.30" → 42.70); ``None`` when either is missing."""
+    for i, r in enumerate(rows[after:], start=after):
+        if not TENDER.search(r.text):
+            continue
+        tendered, tender_row = _amount_after(rows, r, TENDER.search(r.text).end())
+        if tendered is None:  # "CASH" as the sale type in the header, "Payment details"
+            continue
+        for c in rows[i + 1 : i + 4]:
+            m = CHANGE.search(c.text)
+            if m:
+                change, _ = _amount_after(rows, c, m.end())
+                t, ch = _value_of(tendered), _value_of(change) if change else None
+                if t is None or ch is None or ch < 0 or t - ch <= 0:
+                    return None
+                return t - ch, tender_row
+        return None
+    return None
+
+
 def _receipt_total(rows: list[Row]) -> Field:
     candidates = []
     n = len(rows)
@@ -524,7 +549,15 @@ def _receipt_total(rows: list[Row]) -> Field:
                         printed = f"{value:.2f}"
                         conf -= 0.1
                     break
+        paid = _paid_amount(rows, lr.index)
+        if paid is not None and paid[0] != value and abs(paid[0] - value) < 1:
+            # The tender and change rows settle what was paid: a total read one digit off
+            # ("112.46" beside "CASH 112.45 / CHANGE 0.00") or printed before rounding.
+            value, printed, vr = paid[0], f"{paid[0]:.2f}", paid[1]
         return make_field("total", printed, str(value), conf, vr, vr.text)
+    paid = _paid_amount(rows, 0)
+    if paid is not None:
+        return make_field("total", f"{paid[0]:.2f}", str(paid[0]), 0.5, paid[1], paid[1].text)
     # Fallback 1: sub-total plus tax when no total is printed.
     sub = tax = None
     sub_row = None

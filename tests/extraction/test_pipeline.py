@@ -494,3 +494,37 @@ def test_receipt_name_and_address_spacing_and_punctuation():
         _address_punctuation("NO. 53, LOT P.T. 2811, JLN. BESAR")
         == "NO. 53, LOT P.T. 2811, JLN. BESAR"
     )
+
+
+def _receipt(text: str) -> dict:
+    from extraction.pipeline.fields import receipt_fields
+    from extraction.pipeline.result import Page
+
+    page = Page(number=1, text=text, width=None, height=None, method="text-layer")
+    return {f.name: f.value for f in receipt_fields([page])}
+
+
+@pytest.mark.parametrize(
+    ("lines", "total"),
+    [
+        # a total read one digit off is settled by what was tendered and given back
+        (["TOTAL (RM) : 112.46", "CASH : 112.45", "CHANGE : 0.00"], "112.45"),
+        # no total row at all: "CASH" in the header and "Payment details" carry no amount
+        (
+            [
+                "CASH",
+                "SUBTOTAL: 28.60",
+                "6% GST 0.07",
+                "- Payment Details",
+                "CASH 100.00",
+                "CASH CHANGE 71.40",
+            ],
+            "28.60",
+        ),
+        # a change misread by more than a rounding step does not override the total
+        (["Total Sales (Inclusive GST) RM 141.50", "CASH RM 150.00", "CHANGE RM 3.50"], "141.50"),
+    ],
+)
+def test_receipt_total_checked_against_tender_and_change(lines, total):
+    text = "\n".join(["ACME TRADING SDN BHD", "NO 1, JALAN SATU, 50000 KUALA LUMPUR", *lines])
+    assert _receipt(text)["total"] == total

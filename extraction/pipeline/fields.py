@@ -112,7 +112,8 @@ REG_SUFFIX = re.compile(
     re.I,
 )
 JUNK_TOP = re.compile(
-    r"(TAX\s*INVOICE|INVOICE|RECEIPT|WELCOME|THANK|CASH\s*BILL|CASH\s*SALES|OFFICIAL|COPY|TABLE|ORDER\b|BILL\b)",
+    r"(TAX\s*INVOICE|INVOICE|RECEIPT|WELCOME|THANK|CASH\s*BILL|CASH\s*SALES|OFFICIAL|COPY|TABLE|ORDER\b|BILL\b|"
+    r"SHOPPING\s+WITH|\.COM\b|WWW\.)",  # slogans and web addresses printed above the name
     re.I,
 )
 ADDRESS_WORD = re.compile(
@@ -242,6 +243,15 @@ def _company_block(rows: list[Row], top_limit: int = 10) -> tuple[list[Row], int
             and not REG_NO.match(nxt.text)
             and not ADDRESS_WORD.search(nxt.text)
         )
+        # A second name row closed by the registration number ("RESTAURANT JIAWEI" /
+        # "JIAWEI HOUSE" / "002693074-K") belongs to the name.
+        before_reg_no = (
+            j + 1 < len(rows)
+            and REG_NO.match(rows[j + 1].text)
+            and not re.search(r"\d", nxt.text)
+            and not ADDRESS_WORD.search(nxt.text)
+        )
+        cont = cont or before_reg_no
         if (unfinished or cont) and not POSTCODE.search(nxt.text) and _company_candidate(nxt.text):
             block.append(nxt)
             j += 1

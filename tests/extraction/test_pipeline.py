@@ -528,3 +528,18 @@ def _receipt(text: str) -> dict:
 def test_receipt_total_checked_against_tender_and_change(lines, total):
     text = "\n".join(["ACME TRADING SDN BHD", "NO 1, JALAN SATU, 50000 KUALA LUMPUR", *lines])
     assert _receipt(text)["total"] == total
+
+
+def test_receipt_company_skips_slogans_and_keeps_a_name_split_before_the_reg_no():
+    assert (
+        _receipt("TQ FOR SHOPPING WITH acme.com\nHILLTOP REST AREA\nLOT 7, JALAN BUKIT 2")[
+            "company"
+        ]
+        == "HILLTOP REST AREA"
+    )
+    assert (
+        _receipt("RESTORAN MAWAR\nMAWAR CORNER\n001234567-K\n12, JLN MELATI 3\n47100 PUCHONG")[
+            "company"
+        ]
+        == "RESTORAN MAWAR MAWAR CORNER"
+    )

@@ -367,6 +367,53 @@ def _receipt_address_rows(rows: list[Row], after: int) -> list[Row]:
     return out
 
 
+def _pattern_words(*patterns: re.Pattern) -> set[str]:
+    return {w for p in patterns for w in re.findall(r"[A-Z]{5,}", p.pattern)}
+
+
+# Place and street words a misread letter turns into a non-word ("SCLANGOR", "8ESAR").
+ADDRESS_VOCABULARY = _pattern_words(ADDRESS_WORD, STATE_WORD) | {
+    "BESAR",
+    "INDAH",
+    "RAYA",
+    "UTAMA",
+    "PERDANA",
+    "INDUSTRIAL",
+    "BOULEVARD",
+    "HIGHWAY",
+}
+
+
+# Characters a recogniser confuses on thermal print; other differences are real
+# spellings ("SUNGEI", a misprinted "AVEVUE") and are kept as printed.
+OCR_CONFUSIONS = {
+    frozenset(pair) for pair in ("8B", "0O", "0D", "OD", "CE", "CG", "1I", "1L", "IL", "5S", "2Z")
+}
+
+
+def _one_confusion_apart(word: str, known: str) -> bool:
+    diffs = [(a, b) for a, b in zip(word, known, strict=True) if a != b]
+    return len(diffs) == 1 and frozenset(diffs[0]) in OCR_CONFUSIONS
+
+
+def _fix_address_word(m: re.Match) -> str:
+    """Replace a word one misread character away from exactly one known address word."""
+    word = m[0]
+    upper = word.upper()
+    if upper in ADDRESS_VOCABULARY:
+        return word
+    near = [
+        v for v in ADDRESS_VOCABULARY if len(v) == len(upper) and _one_confusion_apart(upper, v)
+    ]
+    if len(near) != 1:
+        return word
+    return near[0] if word.isupper() or not word.isalpha() else near[0].capitalize()
+
+
+def _address_words(text: str) -> str:
+    return re.sub(r"(?<![\w'])[A-Za-z0-9]{5,}(?![\w'])", _fix_address_word, text)
+
+
 def _address_punctuation(text: str) -> str:
     """Undo the commonest OCR slips in a printed street address.
 
@@ -375,9 +422,13 @@ def _address_punctuation(text: str) -> str:
     word or number and the next part is a comma the recogniser read as a period
     (abbreviations such as "NO. 5", "JLN. " or "D.E." are left alone: short words and
     single letters keep their period).  A leading "LOT" read with a digit for L/O
-    ("10T", "1.OT") is restored.
+    ("10T", "1.OT") is restored.  A speck read as punctuation is dropped: a full stop
+    before a comma ("SELATAN.,") and a colon between two words of a place name
+    ("BERJUNTAI: SELANGOR"; "No: 28" keeps its colon).
     """
     text = re.sub(r"^(?:[1Il]\.?[O0]|L0)T\b", "LOT", text)
+    text = re.sub(r"(?<=\w)\.,", ",", text)
+    text = re.sub(r"(?<=[A-Za-z]{3}):(?=\s+[A-Za-z])", "", text)
 
     def comma(m: re.Match) -> str:
         word = m[1]
@@ -403,7 +454,9 @@ def receipt_fields(pages: list[Page]) -> list[Field]:
     # Address -----------------------------------------------------------------
     addr_rows = _receipt_address_rows(rows, after) if block else []
     if addr_rows:
-        address = _address_punctuation(printed_spacing(clean(" ".join(r.text for r in addr_rows))))
+        address = _address_words(
+            _address_punctuation(printed_spacing(clean(" ".join(r.text for r in addr_rows))))
+        )
         conf = 0.8 if POSTCODE.search(address) else 0.5
         src = addr_rows[0].source(address)
         boxes = [r.line.box for r in addr_rows if r.line.box]

@@ -489,6 +489,13 @@ def test_receipt_name_and_address_spacing_and_punctuation():
     assert _address_punctuation("10T 1851-A & 1851-B. JALAN KPB 6,") == (
         "LOT 1851-A & 1851-B, JALAN KPB 6,"
     )
+    # specks read as punctuation
+    assert (
+        _address_punctuation("LEBUHRAYA SELATAN., 84600 PAGOH") == "LEBUHRAYA SELATAN, 84600 PAGOH"
+    )
+    assert _address_punctuation("No: 8, 45600 BATANG KALI: SELANGOR") == (
+        "No: 8, 45600 BATANG KALI SELANGOR"
+    )
     # abbreviations keep their full stop
     assert (
         _address_punctuation("NO. 53, LOT P.T. 2811, JLN. BESAR")
@@ -542,4 +549,16 @@ def test_receipt_company_skips_slogans_and_keeps_a_name_split_before_the_reg_no(
             "company"
         ]
         == "RESTORAN MAWAR MAWAR CORNER"
+    )
+
+
+def test_receipt_address_words_misread_by_one_character_are_restored():
+    from extraction.pipeline.fields import _address_words
+
+    assert _address_words("NO. 5, Jaian 8ESAR, 41150 KLANG, SCLANGOR") == (
+        "NO. 5, Jalan BESAR, 41150 KLANG, SELANGOR"
+    )
+    # other spellings and misprints stay as printed; names are not touched
+    assert _address_words("JLN SUNGEI BESI, D'SARA AVEVUE, TAMAN ANGSA") == (
+        "JLN SUNGEI BESI, D'SARA AVEVUE, TAMAN ANGSA"
     )

@@ -11,6 +11,7 @@ them when given the parent folder).
 
 from __future__ import annotations
 
+import csv
 import difflib
 import json
 import re
@@ -23,7 +24,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from extraction.pipeline import ExtractionError, Limits, extract
-from extraction.pipeline.fields import LEGAL_FORM, detect_doc_type
+from extraction.pipeline.fields import LEGAL_FORM, detect_doc_type, receipt_fields
+from extraction.pipeline.ocr import group_rows
+from extraction.pipeline.result import Line, Page
 
 Progress = Callable[[str], None] | None
 
@@ -171,7 +174,76 @@ def evaluate_sroie(
         **timing_metrics(seconds),
         "peak_rss_mb": peak_rss_mb(),
     }
+    metrics.update(sroie_transcript_metrics(folder, [image.stem for image in images]))
     return {"dataset": "sroie", "metrics": metrics, "rows": rows}
+
+
+WHOLE_LINE_FIELDS = ("company", "address")
+
+
+def _sroie_transcript(path: Path) -> list[Line]:
+    """The dataset's own line transcripts (``box/NNN.csv``: 8 corner coordinates, text)."""
+    segments = []
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        for cells in csv.reader(fh):
+            if len(cells) < 9:
+                continue
+            try:
+                xs, ys = [float(v) for v in cells[0:8:2]], [float(v) for v in cells[1:8:2]]
+            except ValueError:
+                continue
+            text = ",".join(cells[8:]).strip()
+            if text:
+                segments.append(Line(text=text, box=(min(xs), min(ys), max(xs), max(ys))))
+    return group_rows(segments)
+
+
+def sroie_transcript_metrics(folder: Path, ids: list[str]) -> dict:
+    """Two reference points that separate reading errors from the field rules and the
+    ground truth's own conventions, both from the human transcripts in ``box/``:
+
+    - ``transcript_reachable``: share of true names and addresses equal to some run of
+      consecutive transcript lines joined by spaces (what a perfect reader could copy
+      verbatim; dates and totals are parts of lines, so they are not counted);
+    - ``fields_from_transcripts``: accuracy of the same receipt rules fed those
+      transcripts instead of OCR output.
+
+    These are not the headline figures (those come from ``extract()`` on the images).
+    """
+    done = [i for i in ids if (folder / "box" / f"{i}.csv").exists()]
+    if not done:
+        return {}
+    reachable, right = Counter(), Counter()
+    for stem in done:
+        truth = json.loads((folder / "key" / f"{stem}.json").read_text())
+        lines = _sroie_transcript(folder / "box" / f"{stem}.csv")
+        page = Page(
+            number=1,
+            text="\n".join(ln.text for ln in lines),
+            width=None,
+            height=None,
+            method="transcript",
+            lines=lines,
+        )
+        got = {f.name: f.value for f in receipt_fields([page])}
+        texts = [sroie_norm(ln.text) for ln in lines]
+        for f in SROIE_FIELDS:
+            want = sroie_norm(truth.get(f))
+            right[f] += sroie_norm(got.get(f)) == want
+            reachable[f] += f in WHOLE_LINE_FIELDS and any(
+                sroie_norm(" ".join(texts[i:j])) == want
+                for i in range(len(texts))
+                for j in range(i + 1, min(len(texts), i + 8) + 1)
+            )
+    n = len(done)
+    from_transcripts = {f: round(right[f] / n, 4) for f in SROIE_FIELDS}
+    return {
+        "transcript_reachable": {f: round(reachable[f] / n, 4) for f in WHOLE_LINE_FIELDS},
+        "fields_from_transcripts": from_transcripts,
+        "mean_fields_from_transcripts": round(
+            sum(from_transcripts.values()) / len(SROIE_FIELDS), 4
+        ),
+    }
 
 
 # --------------------------------------------------------------------------- invoices

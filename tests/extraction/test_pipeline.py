@@ -562,3 +562,38 @@ def test_receipt_address_words_misread_by_one_character_are_restored():
     assert _address_words("JLN SUNGEI BESI, D'SARA AVEVUE, TAMAN ANGSA") == (
         "JLN SUNGEI BESI, D'SARA AVEVUE, TAMAN ANGSA"
     )
+
+
+def test_sroie_transcript_reference_points(tmp_path):
+    from extraction.evaluation import sroie_transcript_metrics
+
+    (tmp_path / "box").mkdir()
+    (tmp_path / "key").mkdir()
+    rows = [
+        "ACME TRADING SDN BHD",
+        "NO 1, JALAN SATU,",
+        "50000 KUALA LUMPUR",
+        "DATE: 01/02/2019",
+        "TOTAL: 12.50",
+    ]
+    (tmp_path / "box" / "000.csv").write_text(
+        "".join(
+            f"10,{30 * i},300,{30 * i},300,{30 * i + 20},10,{30 * i + 20},{t}\n"
+            for i, t in enumerate(rows)
+        )
+    )
+    truth = {
+        "company": "ACME TRADING SDN BHD",
+        "date": "01/02/2019",
+        "address": "NO 1,JALAN SATU, 50000 KUALA LUMPUR",  # typed differently from the print
+        "total": "12.50",
+    }
+    (tmp_path / "key" / "000.json").write_text(json.dumps(truth))
+    metrics = sroie_transcript_metrics(tmp_path, ["000"])
+    assert metrics["transcript_reachable"] == {"company": 1.0, "address": 0.0}
+    assert metrics["fields_from_transcripts"] == {
+        "company": 1.0,
+        "date": 1.0,
+        "address": 0.0,
+        "total": 1.0,
+    }

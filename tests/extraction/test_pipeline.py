@@ -306,6 +306,13 @@ def test_png_receipt_through_ocr():
 
 
 @needs_ocr
+def test_upside_down_text_lines_are_turned_before_reading():
+    data = image_bytes(text_image(RECEIPT_LINES).rotate(180), "PNG")
+    text = extract(data, "upside-down.png").pages[0].text
+    assert "ACME TRADING SDN BHD" in text and "42.50" in text
+
+
+@needs_ocr
 def test_scanned_pdf_pages_are_ocrd():
     buf = io.BytesIO()
     text_image(["Invoice Number: 99812", "Total: 15.00"]).save(buf, format="PDF", resolution=100)

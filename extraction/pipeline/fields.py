@@ -268,6 +268,12 @@ def _clean_company(text: str) -> str:
     text = REG_SUFFIX.sub("", text)
     text = re.sub(r"\(\s+", "(", text)
     text = re.sub(r"\s+\)", ")", text)
+    # OCR specks: a dash glued to the legal form ("INTERNATIONAL-SDN BHD") or left
+    # dangling before the next word ("BOOK- CO."), and "I" read for "l" inside a
+    # lower-case word ("WorId").
+    text = re.sub(r"\s*-\s*(?=(?:SDN|BHD|BERHAD|CO\.|\(M\))(?!\w))", " ", text, flags=re.I)
+    text = re.sub(r"(?<=[A-Za-z])- (?=[A-Za-z])", " ", text)
+    text = re.sub(r"(?<=[a-z])I(?=[a-z])", "l", text)
     return printed_spacing(text).strip(" ,;:-")
 
 

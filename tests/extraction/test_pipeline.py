@@ -544,6 +544,19 @@ def test_receipt_total_checked_against_tender_and_change(lines, total):
     assert _receipt(text)["total"] == total
 
 
+@pytest.mark.parametrize(
+    ("read", "name"),
+    [
+        ("GLOBAL KITCHEN INTERNATIONAL-SDN BHD", "GLOBAL KITCHEN INTERNATIONAL SDN BHD"),
+        ("CENTRAL BOOK- CO. (M) SDN BHD", "CENTRAL BOOK CO. (M) SDN BHD"),
+        ("Flavours Of The WorId Sdn Bhd", "Flavours Of The World Sdn Bhd"),
+        ("KEDAI-KOPI MAJU SDN BHD", "KEDAI-KOPI MAJU SDN BHD"),  # a real hyphen stays
+    ],
+)
+def test_receipt_company_ocr_specks_are_cleaned(read, name):
+    assert _receipt(f"{read}\nNO 1, JALAN SATU, 50000 KUALA LUMPUR")["company"] == name
+
+
 def test_receipt_company_skips_slogans_and_keeps_a_name_split_before_the_reg_no():
     assert (
         _receipt("TQ FOR SHOPPING WITH acme.com\nHILLTOP REST AREA\nLOT 7, JALAN BUKIT 2")[

@@ -56,18 +56,44 @@ class RapidOCREngine:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = int(threads)
         self._engine = RapidOCR(params=params)
         self._lock = threading.Lock()
+        self._line_turns: list[bool] = []
+        self._count_line_turns(params["Cls.cls_thresh"])
+
+    def _count_line_turns(self, threshold: float) -> None:
+        """Record, for each text line, whether the orientation model turned it over.
+
+        rapidocr reads upside-down lines correctly but does not say it turned them;
+        when most lines of a page were turned, the page itself is upside down and its
+        reading order (and every box) must be turned too, or a receipt's name comes last.
+        """
+        classify = self._engine.cls_and_rotate
+
+        def cls_and_rotate(images):
+            turned, result = classify(images)
+            self._line_turns = [
+                "180" in label and score > threshold for label, score in result.cls_res
+            ]
+            return turned, result
+
+        self._engine.cls_and_rotate = cls_and_rotate
 
     def recognize(self, image: Image.Image, timeout: float | None = None) -> list[Line]:
         if image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
         with self._lock:  # the onnxruntime sessions are shared; keep one call at a time
+            self._line_turns = []
             out = self._engine(image)
+            upside_down = sum(self._line_turns) > len(self._line_turns) / 2
         lines: list[Line] = []
         if out is None or out.txts is None or out.boxes is None:
             return lines
+        width, height = image.size
         for box, text, score in zip(out.boxes, out.txts, out.scores, strict=False):
             xs = [float(p[0]) for p in box]
             ys = [float(p[1]) for p in box]
+            if upside_down:  # boxes as on the page turned the right way up
+                xs = [width - x for x in xs]
+                ys = [height - y for y in ys]
             text = str(text).strip()
             if text:
                 lines.append(

@@ -61,3 +61,28 @@ def test_pages_need_a_login(client: Client, agent_a: Agent) -> None:
     response = client.get(reverse("contacts", args=[agent_a.public_id]))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def test_an_htmx_request_after_the_session_ended_loads_the_login_page_in_the_window(
+    client: Client, agent_a: Agent
+) -> None:
+    page = reverse("agent-home", args=[agent_a.public_id])
+    fragment = reverse("audit-logs", args=[agent_a.public_id]) + "?action=create"
+    response = client.get(
+        fragment,
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver{page}"},
+    )
+
+    # not the login page swapped into the table, and back to the page, not the fragment
+    assert response.status_code == 200 and response.content == b""
+    assert response["HX-Redirect"] == f"{reverse('login')}?next={page.replace('/', '%2F')}"
+
+
+def test_a_plain_request_after_the_session_ended_is_redirected_as_before(
+    client: Client, agent_a: Agent
+) -> None:
+    fragment = reverse("audit-logs", args=[agent_a.public_id])
+    response = client.get(fragment)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{reverse('login')}?next=")

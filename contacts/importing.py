@@ -13,8 +13,10 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from accounts.models import Agent
@@ -22,6 +24,26 @@ from contacts.models import Contact, Source
 from contacts.validation import ContactRules
 
 BATCH_SIZE = 2000
+STAGED_DIR = "imports"  # previewed files waiting for "Import", one folder per agent
+
+
+def staged_path(agent: Agent, token: str) -> str:
+    return f"{STAGED_DIR}/{agent.public_id}/{token}.csv"
+
+
+def stale_staged_files(before: datetime) -> list[str]:
+    """Previewed files nobody confirmed, last written before ``before``."""
+    stale = []
+    if not default_storage.exists(STAGED_DIR):
+        return stale
+    for folder in default_storage.listdir(STAGED_DIR)[0]:
+        for name in default_storage.listdir(f"{STAGED_DIR}/{folder}")[1]:
+            path = f"{STAGED_DIR}/{folder}/{name}"
+            if default_storage.get_modified_time(path) < before:
+                stale.append(path)
+    return stale
+
+
 HEADER_ALIASES = {
     "externalreferenceid": "externalReferenceId",
     "externalreference": "externalReferenceId",

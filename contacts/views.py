@@ -234,10 +234,6 @@ def contact_delete(
 # --- CSV import -------------------------------------------------------------------------
 
 
-def _import_path(access: AgentAccess, token: str) -> str:
-    return f"imports/{access.agent.public_id}/{token}.csv"
-
-
 @login_required
 def contact_import(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
     """Step 1: upload. Step 2: the preview, each bad row with its reason."""
@@ -256,7 +252,9 @@ def contact_import(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResp
                 form.add_error("file", checked.error)
             else:
                 token = secrets.token_hex(16)
-                default_storage.save(_import_path(access, token), ContentFile(text.encode()))
+                default_storage.save(
+                    importing.staged_path(access.agent, token), ContentFile(text.encode())
+                )
                 context.update(checked=checked, token=token, preview=checked.good[:PREVIEW_ROWS])
                 return render(request, "contacts/contact_import.html", context)
     status = 422 if form.errors else 200
@@ -271,7 +269,7 @@ def contact_import_confirm(request: AuthenticatedHttpRequest, agent_id: str) -> 
     token = request.POST.get("token", "")
     if not token.isalnum() or len(token) != 32:
         raise Http404
-    path = _import_path(access, token)
+    path = importing.staged_path(access.agent, token)
     if not default_storage.exists(path):
         messages.error(request, "This import has expired; upload the file again.")
         return redirect("contact-import", agent_id=access.agent.public_id)

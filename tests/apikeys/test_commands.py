@@ -142,3 +142,32 @@ def test_prune_removes_old_events_and_long_expired_keys(agent_a: Agent) -> None:
     assert json.loads(out.getvalue())["expiredKeys"] == 1
     assert list(ApiKey.objects.values_list("name", flat=True)) == ["current"]
     assert not AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_prune_deletes_contact_imports_previewed_but_never_confirmed(agent_a: Agent) -> None:
+    import os
+    import time
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from contacts.importing import staged_path
+
+    old = default_storage.save(staged_path(agent_a, "a" * 32), ContentFile(b"name\nAda\n"))
+    fresh = default_storage.save(staged_path(agent_a, "b" * 32), ContentFile(b"name\nBob\n"))
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(default_storage.path(old), (two_days_ago, two_days_ago))
+
+    out = StringIO()
+    call_command("prune", "--dry-run", "--json", stdout=out)
+    assert json.loads(out.getvalue())["stagedImports"] == 1
+    assert default_storage.exists(old)
+
+    call_command("prune", stdout=(out := StringIO()))
+    assert "1 unconfirmed contact import(s)" in out.getvalue()
+    assert not default_storage.exists(old) and default_storage.exists(fresh)
+
+
+def test_prune_refuses_a_zero_import_window() -> None:
+    with pytest.raises(CommandError, match="--import-hours"):
+        call_command("prune", "--import-hours", "0", stdout=StringIO())

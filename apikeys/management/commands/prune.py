@@ -4,15 +4,20 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.models import AuditEvent
 from apikeys.models import ApiKey, RateCounter
+from contacts.importing import stale_staged_files
 
 
 class Command(BaseCommand):
-    help = "Delete old audit events, keys that expired long ago, and ended rate-limit windows."
+    help = (
+        "Delete old audit events, keys that expired long ago, ended rate-limit windows and "
+        "contact imports previewed but never confirmed."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -27,12 +32,20 @@ class Command(BaseCommand):
             default=30,
             help="Delete keys expired more than this many days ago (default 30).",
         )
+        parser.add_argument(
+            "--import-hours",
+            type=int,
+            default=24,
+            help="Delete previewed contact imports older than this many hours (default 24).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["audit_days"] < 1 or options["expired_key_days"] < 0:
             raise CommandError("--audit-days must be at least 1 and --expired-key-days at least 0.")
+        if options["import_hours"] < 1:
+            raise CommandError("--import-hours must be at least 1.")
         now = timezone.now()
         targets = {
             "auditEvents": AuditEvent.objects.filter(
@@ -43,15 +56,20 @@ class Command(BaseCommand):
             ),
             "rateCounters": RateCounter.objects.filter(expires_at__lt=now),
         }
+        staged = stale_staged_files(now - timedelta(hours=options["import_hours"]))
         counts = {name: qs.count() for name, qs in targets.items()}
+        counts["stagedImports"] = len(staged)
         if not options["dry_run"]:
             for queryset in targets.values():
                 queryset.delete()
+            for path in staged:
+                default_storage.delete(path)
         if options["json"]:
             self.stdout.write(json.dumps({"dryRun": options["dry_run"], **counts}))
         else:
             verb = "Would delete" if options["dry_run"] else "Deleted"
             self.stdout.write(
                 f"{verb} {counts['auditEvents']} audit event(s), {counts['expiredKeys']} "
-                f"expired key(s), {counts['rateCounters']} rate-limit window(s)."
+                f"expired key(s), {counts['rateCounters']} rate-limit window(s), "
+                f"{counts['stagedImports']} unconfirmed contact import(s)."
             )

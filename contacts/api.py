@@ -584,13 +584,20 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 
 def refuse_oversized_body(run: Callable[..., Any]) -> Callable[..., Any]:
-    """Answer 413 from Content-Length alone, before the body is read into a temp file."""
+    """Answer 413 from Content-Length alone, before the body is read into a temp file.
+
+    This runs before the operation's own auth, so a key that may not upload at all is
+    refused as such (403/404) first, as on every other endpoint."""
 
     @wraps(run)
     def wrapper(request: ApiRequest, *args: Any, **kwargs: Any) -> Any:
         length = request.META.get("CONTENT_LENGTH") or ""
         limit = settings.CONTACT_FILE_MAX_BYTES
         if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
+            try:
+                CREATE(request)
+            except ApiError as refusal:
+                return error_response(refusal.status, refusal.message, refusal.errors)
             return error_response(413, _too_large_message(limit))
         return run(request, *args, **kwargs)
 

@@ -169,3 +169,16 @@ def test_deleting_a_contact_removes_its_files(
         assert api.delete(by_id(agent_a, jane)).status_code == 200
     assert not default_storage.exists(name)
     assert not ContactFile.objects.exists()
+
+
+@override_settings(CONTACT_FILE_MAX_BYTES=100)
+def test_an_oversized_upload_without_the_permission_is_403_not_413(
+    agent_a: Agent, jane: Contact
+) -> None:
+    from tests.contacts.conftest import api_for
+
+    reader = api_for(agent_a, "contacts_read")
+    response = upload(reader, agent_a, jane, "big.txt", b"a" * (200 * 1024))
+    assert response.status_code == 403
+    nobody = Api(None)
+    assert upload(nobody, agent_a, jane, "big.txt", b"a" * (200 * 1024)).status_code == 401

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
-from functools import wraps
 from typing import Any, Literal
 
 from django.conf import settings
@@ -23,8 +21,9 @@ from ninja.files import UploadedFile
 from pydantic import ConfigDict, Field
 
 from a2v2.api import ErrorEnvelope
-from a2v2.envelope import ApiError, error_response, ok
+from a2v2.envelope import ApiError, ok
 from a2v2.http import ApiRequest
+from a2v2.uploads import refuse_bodies_over, too_large_message
 from accounts.models import AuditAction
 from apikeys.models import Action, Area
 from apikeys.permissions import requires
@@ -579,33 +578,6 @@ def delete_contact_by_id(request: ApiRequest, agent_id: str, contact_id: str) ->
 
 FILES = "/mantisid/{contact_id}/files/chatbots/{agent_id}"
 ONE_FILE = "/mantisid/{contact_id}/files/{file_id}/chatbots/{agent_id}"
-# Room for the multipart envelope around a file of the maximum size.
-MULTIPART_OVERHEAD = 64 * 1024
-
-
-def refuse_oversized_body(run: Callable[..., Any]) -> Callable[..., Any]:
-    """Answer 413 from Content-Length alone, before the body is read into a temp file.
-
-    This runs before the operation's own auth, so a key that may not upload at all is
-    refused as such (403/404) first, as on every other endpoint."""
-
-    @wraps(run)
-    def wrapper(request: ApiRequest, *args: Any, **kwargs: Any) -> Any:
-        length = request.META.get("CONTENT_LENGTH") or ""
-        limit = settings.CONTACT_FILE_MAX_BYTES
-        if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
-            try:
-                CREATE(request)
-            except ApiError as refusal:
-                return error_response(refusal.status, refusal.message, refusal.errors)
-            return error_response(413, _too_large_message(limit))
-        return run(request, *args, **kwargs)
-
-    return wrapper
-
-
-def _too_large_message(limit: int) -> str:
-    return f"The file is larger than the {limit / (1024 * 1024):g} MB limit."
 
 
 @router.post(
@@ -615,14 +587,14 @@ def _too_large_message(limit: int) -> str:
     summary="Upload a file to a contact (multipart field `file`)",
     description=f"Allowed: {filetypes.ALLOWED_LABEL}, judged by the file's bytes.",
 )
-@decorate_view(refuse_oversized_body)
+@decorate_view(refuse_bodies_over(lambda: settings.CONTACT_FILE_MAX_BYTES, CREATE))
 def upload_contact_file(
     request: ApiRequest, agent_id: str, contact_id: str, file: File[UploadedFile]
 ) -> Status:
     contact = find_contact(request, public_id=contact_id)
     limit = settings.CONTACT_FILE_MAX_BYTES
     if file.size is None or file.size > limit:
-        raise ApiError(413, _too_large_message(limit))
+        raise ApiError(413, too_large_message(limit))
     try:
         kind = filetypes.check(file)
     except filetypes.UnsupportedFile as error:

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from a2v2.http import AuthenticatedHttpRequest
+from a2v2.uploads import too_large_message
 from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction
 from contacts import importing
@@ -244,7 +245,7 @@ def contact_import(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResp
         upload = form.cleaned_data["file"]
         limit = settings.CONTACT_FILE_MAX_BYTES
         if upload.size > limit:
-            form.add_error("file", f"The file is larger than {limit / (1024 * 1024):g} MB.")
+            form.add_error("file", too_large_message(limit))
         else:
             text = importing.decode(upload.read())
             checked = importing.read_csv(access.agent, text)

@@ -10,10 +10,12 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from ninja import Field, File, Form, Query, Router, Schema, Status
+from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 
 from a2v2.envelope import ApiError, ok
 from a2v2.http import ApiRequest
+from a2v2.uploads import refuse_bodies_over, too_large_message
 from accounts.models import AuditAction
 from apikeys.models import Action, Area, Permission
 from apikeys.permissions import requires
@@ -165,12 +167,16 @@ def audit(request: ApiRequest, action: AuditAction, document: Document, descript
     document.record(action, description, request=request, actor=f'API key "{request.api_key.name}"')
 
 
+UPLOAD = requires(Area.DOCUMENTS, Action.CREATE)
+
+
 @router.post(
     AGENT_PATH,
-    auth=requires(Area.DOCUMENTS, Action.CREATE),
+    auth=UPLOAD,
     response={202: DocumentEnvelope},
     summary="Upload a document for extraction (answered with a job to poll)",
 )
+@decorate_view(refuse_bodies_over(lambda: settings.EXTRACTION_LIMITS["max_bytes"], UPLOAD))
 def create_document(
     request: ApiRequest,
     agent_id: str,
@@ -180,7 +186,7 @@ def create_document(
 ) -> Status:
     limit = settings.EXTRACTION_LIMITS["max_bytes"]
     if file.size > limit:
-        raise ApiError(413, f"The file is larger than the {limit // (1024 * 1024)} MB limit.")
+        raise ApiError(413, too_large_message(limit))
     fields = parse_schema(field_schema)
     data = file.read()
     if not data:

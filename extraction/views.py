@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from a2v2.http import AuthenticatedHttpRequest
+from a2v2.uploads import too_large_message
 from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction
 from extraction import pipeline
@@ -51,7 +52,7 @@ def document_upload(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRes
     if upload is None:
         error = "Choose a file to upload."
     elif upload.size > limits().max_bytes:
-        error = f"The file is larger than the {limits().max_bytes // (1024 * 1024)} MB limit."
+        error = too_large_message(limits().max_bytes)
     else:
         data = upload.read()
         try:

@@ -112,6 +112,24 @@ def test_a_file_over_the_cap_is_refused_with_413(submit) -> None:
     assert response.json()["success"] is False
 
 
+@override_settings(
+    EXTRACTION_LIMITS={"max_bytes": 100, "max_pages": 5, "max_pixels": 10**6, "timeout_seconds": 5}
+)
+def test_an_oversized_body_is_refused_before_it_is_read(
+    submit, client: Client, agent_a: Agent
+) -> None:
+    huge = upload("big.txt", b"a" * (200 * 1024))
+    response = submit(huge)
+    assert response.status_code == 413
+    assert response.json()["message"] == "The file is larger than the 100 bytes limit."
+    # a key that may not upload hears that first, whatever the size
+    reader = make_key(agent_a, "documents_read")[1]
+    huge.seek(0)
+    response = client.post(base(agent_a), {"file": huge}, headers={"x-api-key": reader})
+    assert response.status_code == 403
+    assert not Document.objects.exists()
+
+
 def test_a_bad_schema_is_a_422_naming_the_field(submit) -> None:
     response = submit(schema='[{"name": "po", "type": "colour"}]')
     assert response.status_code == 422

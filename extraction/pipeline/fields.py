@@ -561,9 +561,10 @@ def _paid_amount(rows: list[Row], after: int) -> tuple[Decimal, Row] | None:
     """What was paid, from the tender row and the change row that follows it
     ("CASH 50.00" / "CHANGE 7.30" → 42.70); ``None`` when either is missing."""
     for i, r in enumerate(rows[after:], start=after):
-        if not TENDER.search(r.text):
+        label = TENDER.search(r.text)
+        if not label:
             continue
-        tendered, tender_row = _amount_after(rows, r, TENDER.search(r.text).end())
+        tendered, tender_row = _amount_after(rows, r, label.end())
         if tendered is None:  # "CASH" as the sale type in the header, "Payment details"
             continue
         for c in rows[i + 1 : i + 4]:

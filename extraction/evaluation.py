@@ -26,7 +26,8 @@ from pathlib import Path
 from extraction.pipeline import ExtractionError, Limits, extract
 from extraction.pipeline.fields import LEGAL_FORM, detect_doc_type, receipt_fields
 from extraction.pipeline.ocr import group_rows
-from extraction.pipeline.result import Line, Page
+from extraction.pipeline.result import Line
+from extraction.pipeline.text import _page_from_lines
 
 Progress = Callable[[str], None] | None
 
@@ -217,14 +218,7 @@ def sroie_transcript_metrics(folder: Path, ids: list[str]) -> dict:
     for stem in done:
         truth = json.loads((folder / "key" / f"{stem}.json").read_text())
         lines = _sroie_transcript(folder / "box" / f"{stem}.csv")
-        page = Page(
-            number=1,
-            text="\n".join(ln.text for ln in lines),
-            width=None,
-            height=None,
-            method="transcript",
-            lines=lines,
-        )
+        page = _page_from_lines(1, lines, None, None, "transcript")
         got = {f.name: f.value for f in receipt_fields([page])}
         texts = [sroie_norm(ln.text) for ln in lines]
         for f in SROIE_FIELDS:

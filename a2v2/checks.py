@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from a2v2.lib.client_ip import parse_networks
 
@@ -13,7 +14,7 @@ from a2v2.lib.client_ip import parse_networks
 @register(Tags.security, deploy=False)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     problems: list[Error | Warning] = []
-    if not settings.DEBUG and not settings.SECRET_KEY:
+    if not settings.DEBUG and not secret_key_set():
         problems.append(
             Error(
                 "SECRET_KEY is not set.",
@@ -75,3 +76,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
             )
         )
     return problems
+
+
+def secret_key_set() -> bool:
+    # Django raises on reading an empty SECRET_KEY; the check must report it instead.
+    try:
+        return bool(settings.SECRET_KEY)
+    except ImproperlyConfigured:
+        return False

@@ -11,10 +11,15 @@ from pathlib import Path
 import environ
 from django.utils.csp import CSP
 
+from a2v2 import config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# ENV_FILE names another file (a systemd EnvironmentFile, say); empty reads none.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE:
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 # Outside debug there is no fallback: a2v2.E001 reports a missing SECRET_KEY.
@@ -80,8 +85,9 @@ TEMPLATES = [
     },
 ]
 
+# config.* raise a one-line ConfigError naming the variable when a URL cannot work.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'a2v2.sqlite3'}")
+    "default": config.database(env, default=f"sqlite:///{BASE_DIR / 'var' / 'a2v2.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -101,17 +107,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The default cache lives in the database so that every process shares it (rate limits,
 # verified-secret memos); Redis replaces it in scale-out (CACHE_URL=redis://…).
-CACHES = {"default": env.cache("CACHE_URL", default="dbcache://a2v2_cache")}
+CACHES = {"default": config.cache(env, default="dbcache://a2v2_cache")}
 
 # Django's Tasks framework: the database queue by default (django-tasks-db, worker:
 # `manage.py db_worker`). TASKS_BACKEND=redis selects Redis streams for scale-out
 # (django-tasks-redis, worker: `manage.py run_redis_tasks --continuous`), on TASKS_REDIS_URL
 # (default: CACHE_URL when it is Redis). Any other value is a backend's dotted path.
-TASKS_BACKEND = env.str("TASKS_BACKEND", default="database")
-TASKS_BACKEND = {
-    "database": "django_tasks_db.DatabaseBackend",
-    "redis": "django_tasks_redis.RedisTaskBackend",
-}.get(TASKS_BACKEND, TASKS_BACKEND)
+TASKS_BACKEND = config.task_backend(env.str("TASKS_BACKEND", default="database"))
 TASKS = {
     "default": {
         "BACKEND": TASKS_BACKEND,

@@ -94,7 +94,14 @@ def _shown(url: str) -> str:
 def require_secret_key(argv: list[str]) -> None:
     """Every command but `check` (which reports a2v2.E001) needs a SECRET_KEY."""
     from django.conf import settings
+    from django.core.management.base import CommandParser, handle_default_options
 
+    # Honour --settings / --pythonpath the way Django will, before settings are read.
+    parser = CommandParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--settings")
+    parser.add_argument("--pythonpath")
+    known, _ = parser.parse_known_args(argv[2:])
+    handle_default_options(known)
     command = argv[1] if len(argv) > 1 else "help"
     if command in COMMANDS_WITHOUT_SECRET_KEY or settings.DEBUG:
         return

@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from a2v2.cli import OneLineErrorParser
 from accounts.management.commands._helpers import find_agent
 from accounts.models import AuditAction
-from apikeys import keyformat
+from apikeys import crypto, keyformat
 from apikeys.models import ALL_PERMISSIONS, GRACE_PERIODS, ApiKey, Permission
 from apikeys.verification import secret_matches
 
@@ -168,7 +168,10 @@ class Command(BaseCommand):
         key = self.get_key(options["key_id"])
         result = describe(key)
         if options["reveal"]:
-            full_key = key.reveal()
+            try:
+                full_key = key.reveal()
+            except crypto.UndecryptableKey:
+                raise CommandError(crypto.UndecryptableKey.message) from None
             if full_key is None:
                 raise CommandError("This key has no encrypted copy (show-once); rotate it instead.")
             audit(key, AuditAction.READ, "Revealed API key")

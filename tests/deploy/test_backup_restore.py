@@ -52,9 +52,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 upload = client.post(f"/v1/open/contacts/mantisid/{contact_id}/files/chatbots/{agent.public_id}",
                      {"file": SimpleUploadedFile("contract.txt", note)}, headers=auth)
 assert upload.status_code == 201, upload.content
+invoice = SimpleUploadedFile("invoice.txt", b"Invoice number: INV-31\nTotal: 31.00\n")
 document = client.post(f"/v1/open/document-extraction/chatbots/{agent.public_id}",
-                       {"file": SimpleUploadedFile("invoice.txt", b"Invoice number: INV-31\nTotal: 31.00\n")},
-                       headers=auth)
+                       {"file": invoice}, headers=auth)
 assert document.status_code == 202, document.content
 print(json.dumps({"keys": keys, "emails": emails, "contactId": contact_id,
                   "fileId": upload.json()["data"]["id"], "note": note.decode(),
@@ -124,10 +124,8 @@ def round_trip(tmp: Path, source_url: str, target_url: str) -> None:
     target = environment(tmp, "target", target_url)
     run(source, "manage.py", "migrate", "--noinput", "-v", "0")
     run(source, "manage.py", "createcachetable")
-    boot = json.loads(
-        run(source, "manage.py", "bootstrap", "--organization", "Acme", "--email",
-            "owner@acme.test", "--json")  # fmt: skip
-    )
+    bootstrap = ["manage.py", "bootstrap", "--organization", "Acme", "--email", "owner@acme.test"]
+    boot = json.loads(run(source, *bootstrap, "--json"))
     agent_id = boot["agent"]["id"]
     seeded = json.loads(run(source, "-c", SEED, agent_id).strip().splitlines()[-1])
     archive = tmp / "backups" / "a2v2.tar"

@@ -30,6 +30,11 @@ class OpenApiEnvelopeMiddleware:
             # A keyed call that got this far read the database and the rate-limit counters.
             outage("database").succeeded()
             outage("cache").succeeded()
+        refusal = getattr(request, "key_refusal", None)
+        message = str(getattr(refusal, "message", ""))
+        if getattr(refusal, "status", None) == 503 and "cache" in message.lower():
+            # The key checks could not reach the shared counters: a cache outage.
+            outage("cache").failed(message, "Open API")
         if not is_open_api(request) or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):

@@ -58,10 +58,11 @@ class Outage:
             if self.down_since is None:
                 return
             logger.warning(
-                "%s available again after %.1f s (%d failures).",
+                "%s available again after %.1f s (%d failure%s).",
                 self.dependency,
                 time.monotonic() - self.down_since,
                 self.failures,
+                "" if self.failures == 1 else "s",
             )
             self.down_since = None
             self.failures = 0

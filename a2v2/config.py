@@ -26,7 +26,15 @@ TASK_BACKENDS = {
     "redis": "django_tasks_redis.RedisTaskBackend",
 }
 # Commands that must run even when SECRET_KEY is missing: `check` reports it as a2v2.E001.
-COMMANDS_WITHOUT_SECRET_KEY = {"check", "help", "version", "--help", "-h", "--version"}
+COMMANDS_WITHOUT_SECRET_KEY = {
+    "check",
+    "help",
+    "version",
+    "showrelease",
+    "--help",
+    "-h",
+    "--version",
+}
 EXIT_CONFIG_ERROR = 2
 
 

@@ -156,3 +156,11 @@ def test_json_logs_are_one_object_per_line_with_extras_and_exceptions() -> None:
     assert entry["message"] == "Job d1 failed" and entry["level"] == "ERROR"
     assert entry["worker_id"] == "w-1"
     assert "ValueError: boom" in entry["exception"]
+
+
+def test_showrelease_prints_the_release(capsys) -> None:
+    from django.core.management import call_command
+
+    call_command("showrelease", "--json")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["version"] == version() and printed["version"].count(".") == 2

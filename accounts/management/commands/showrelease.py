@@ -11,7 +11,10 @@ from a2v2.version import version
 
 
 class Command(BaseCommand):
-    help = "Print this release's version (CHANGELOG.md) and whether migrations are pending."
+    help = (
+        "Print this release's version (CHANGELOG.md) and whether migrations are pending "
+        "(`manage.py version` is Django's own)."
+    )
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -221,15 +221,3 @@ def resend_lost_messages() -> int:
         enqueue(document)
         resent += 1
     return resent
-
-
-def resend_if_lost(document: Document) -> bool:
-    """For a re-run or a poll of one queued job: send it again if its message is gone."""
-    if document.waiting_seconds < settings.EXTRACTION_RESEND_AFTER_SECONDS:
-        return False
-    if document.task_id and document.task_id in waiting_task_ids([document.task_id]):
-        return False
-    if not document.take_resend_turn():
-        return False
-    enqueue(document)
-    return True

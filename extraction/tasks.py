@@ -122,13 +122,17 @@ def _superseded(document: Document) -> str:
 
 class LeaseHeartbeat:
     """Renews the job's lease every EXTRACTION_HEARTBEAT_SECONDS while the job runs, so the
-    lease can be short and a dead worker's job is picked up within seconds."""
+    lease can be short and a dead worker's job is picked up within seconds.
+
+    Never past the job's time limit plus a minute: a job hung where its deadline cannot
+    reach it (in-process, EXTRACTION_ISOLATE=false) then loses its lease like a dead one."""
 
     def __init__(self, document: Document, owner: str) -> None:
         self.document = document
         self.owner = owner
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+        self.renew_until = time.monotonic() + settings.EXTRACTION_LIMITS["timeout_seconds"] + 60
 
     def __enter__(self) -> LeaseHeartbeat:
         self.thread.start()
@@ -146,6 +150,13 @@ class LeaseHeartbeat:
     def _beat(self) -> None:
         try:
             while not self.stopped.wait(settings.EXTRACTION_HEARTBEAT_SECONDS):
+                if time.monotonic() > self.renew_until:
+                    logger.warning(
+                        "Document %s: still running past its time limit; its lease is no "
+                        "longer renewed.",
+                        self.document.public_id,
+                    )
+                    return
                 try:
                     if not self.document.renew_lease(self.owner):
                         return  # finished, or taken over: _extract finds out when it finishes

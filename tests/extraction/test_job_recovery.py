@@ -220,3 +220,15 @@ def test_recover_jobs_command_reports_what_it_did(agent_a: Agent, capsys) -> Non
     with transaction.atomic():
         call_command("recover_jobs", "--json")
     assert '"requeued": 1' in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(EXTRACTION_HEARTBEAT_SECONDS=0.05, EXTRACTION_LEASE_SECONDS=1)
+def test_a_job_hung_past_its_time_limit_stops_renewing_its_lease(agent_a: Agent) -> None:
+    document = make_document(agent_a)
+    assert document.claim("worker-1")
+    heartbeat = LeaseHeartbeat(document, "worker-1")
+    heartbeat.renew_until = time.monotonic() + 0.2  # as if the time limit had passed
+    with heartbeat:
+        time.sleep(1.6)
+        assert Document.objects.stale().filter(pk=document.pk).exists()

@@ -21,8 +21,10 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from redis.exceptions import RedisError
 
 from a2v2.envelope import ApiError, error_response, ok
-from a2v2.health import Dependencies, check_dependencies
+from a2v2.health import Dependencies, check_dependencies, operational_details
 from a2v2.middleware import database_error_response
+from a2v2.monitoring import is_monitor
+from a2v2.outage import outage
 from apikeys.permissions import undeclared
 
 logger = logging.getLogger(__name__)
@@ -34,9 +36,25 @@ class ErrorEnvelope(Schema):
     errors: dict[str, Any]
 
 
+class QueueHealth(Schema):
+    queued: int
+    processing: int
+    stale: int
+    oldestQueuedSeconds: float
+
+
+class WorkersHealth(Schema):
+    seen: int
+    withinSeconds: float
+
+
 class HealthData(Schema):
     database: str
     cache: str
+    # Shown to monitors only (MONITORING_ALLOWED_IPS or MONITORING_TOKEN).
+    version: str | None = None
+    queue: QueueHealth | None = None
+    workers: WorkersHealth | None = None
 
 
 class HealthEnvelope(Schema):
@@ -129,7 +147,10 @@ api = OpenApi(
 
 @api.exception_handler(ApiError)
 def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return error_response(exc.status, exc.message, exc.errors)
+    response = error_response(exc.status, exc.message, exc.errors)
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -165,7 +186,7 @@ def _database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
 
 @api.exception_handler(RedisError)
 def _cache_down(request: HttpRequest, exc: RedisError) -> HttpResponse:
-    logger.exception("Cache error under /v1/open")
+    outage("cache").failed(exc, "Open API")
     return error_response(503, "The cache is unavailable; try again shortly.")
 
 
@@ -180,14 +201,16 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     auth=None,
     url_name="health",
     response={200: HealthEnvelope, 503: HealthEnvelope},
+    exclude_none=True,
     tags=["health"],
-    summary="Database and cache reachability (no key needed)",
+    summary="Database and cache reachability (no key needed); queue and workers for monitors",
 )
 def health(request: HttpRequest) -> Status:
     status: Dependencies = check_dependencies()
+    data: dict[str, Any] = status.as_dict()
+    if is_monitor(request):
+        data |= operational_details(status.database)
     if status.healthy:
-        return Status(200, ok(status.as_dict(), "All dependencies are reachable."))
+        return Status(200, ok(data, "All dependencies are reachable."))
     down = ", ".join(status.down)
-    return Status(
-        503, {"success": False, "message": f"Unavailable: {down}.", "data": status.as_dict()}
-    )
+    return Status(503, {"success": False, "message": f"Unavailable: {down}.", "data": data})

@@ -31,11 +31,17 @@ class ApiError(Exception):
     """Raise anywhere under /v1/open to answer with the error envelope."""
 
     def __init__(
-        self, status: int, message: str | None = None, errors: dict[str, Any] | None = None
+        self,
+        status: int,
+        message: str | None = None,
+        errors: dict[str, Any] | None = None,
+        *,
+        retry_after: int | None = None,
     ) -> None:
         self.status = status
         self.message = message or STATUS_MESSAGES.get(status, "Request failed.")
         self.errors = errors or {}
+        self.retry_after = retry_after
         super().__init__(self.message)
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection
 
-logger = logging.getLogger(__name__)
+from a2v2.outage import outage
+from a2v2.version import version
 
 
 @dataclass(frozen=True)
@@ -36,22 +38,42 @@ def database_reachable() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
-    except Exception:
-        logger.warning("Health check: database unreachable", exc_info=True)
+            reachable = cursor.fetchone() == (1,)
+    except Exception as error:
+        outage("database").failed(error, "health check")
         connection.close_if_unusable_or_obsolete()
         return False
+    outage("database").succeeded()
+    return reachable
 
 
 def cache_reachable() -> bool:
     token = secrets.token_hex(8)
     try:
         cache.set("health:probe", token, timeout=10)
-        return cache.get("health:probe") == token
-    except Exception:
-        logger.warning("Health check: cache unreachable", exc_info=True)
+        reachable = cache.get("health:probe") == token
+    except Exception as error:
+        outage("cache").failed(error, "health check")
         return False
+    outage("cache").succeeded()
+    return reachable
 
 
 def check_dependencies() -> Dependencies:
     return Dependencies(database=database_reachable(), cache=cache_reachable())
+
+
+def operational_details(database_up: bool) -> dict[str, Any]:
+    """For monitors only (a2v2.monitoring): the release, the task queue and its workers."""
+    from extraction.models import Document, Worker
+
+    details: dict[str, Any] = {"version": version()}
+    if not database_up:
+        return details
+    try:
+        details["queue"] = Document.objects.queue_summary()
+        seen = Worker.objects.seen_within(settings.WORKER_SEEN_SECONDS).count()
+    except DatabaseError:
+        return details
+    details["workers"] = {"seen": seen, "withinSeconds": settings.WORKER_SEEN_SECONDS}
+    return details

@@ -9,6 +9,7 @@ from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, 
 from django.http import HttpRequest, HttpResponse
 
 from a2v2.envelope import error_response
+from a2v2.outage import outage
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,15 @@ class OpenApiEnvelopeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if getattr(request, "api_key", None) is not None and response.status_code < 500:
+            # A keyed call that got this far read the database and the rate-limit counters.
+            outage("database").succeeded()
+            outage("cache").succeeded()
+        refusal = getattr(request, "key_refusal", None)
+        message = str(getattr(refusal, "message", ""))
+        if getattr(refusal, "status", None) == 503 and "cache" in message.lower():
+            # The key checks could not reach the shared counters: a cache outage.
+            outage("cache").failed(message, "Open API")
         if not is_open_api(request) or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
@@ -49,7 +59,7 @@ def database_error_response(exception: DatabaseError) -> HttpResponse:
     """Only a database that cannot be reached is "unavailable" (503, retry); a value out of
     range is the client's (422), a constraint race a conflict (409), anything else ours."""
     if isinstance(exception, OperationalError | InterfaceError):
-        logger.warning("Database unavailable under /v1/open: %s", exception)
+        outage("database").failed(exception, "Open API")
         response = error_response(503, "The database is unavailable; try again shortly.")
         response["Retry-After"] = "5"
         return response

@@ -11,10 +11,15 @@ from pathlib import Path
 import environ
 from django.utils.csp import CSP
 
+from a2v2 import config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# ENV_FILE names another file (a systemd EnvironmentFile, say); empty reads none.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE:
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 # Outside debug there is no fallback: a2v2.E001 reports a missing SECRET_KEY.
@@ -37,12 +42,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
-    "django_tasks_db",
     "ninja",
     "accounts",
     "apikeys",
     "contacts",
+    # Before django_tasks_db (and django_tasks_redis, appended below): extraction's own
+    # db_worker and run_redis_tasks commands wrap theirs with the job sweep and heartbeat.
     "extraction",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -80,8 +87,9 @@ TEMPLATES = [
     },
 ]
 
+# config.* raise a one-line ConfigError naming the variable when a URL cannot work.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'a2v2.sqlite3'}")
+    "default": config.database(env, default=f"sqlite:///{BASE_DIR / 'var' / 'a2v2.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -101,17 +109,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The default cache lives in the database so that every process shares it (rate limits,
 # verified-secret memos); Redis replaces it in scale-out (CACHE_URL=redis://…).
-CACHES = {"default": env.cache("CACHE_URL", default="dbcache://a2v2_cache")}
+CACHES = {"default": config.cache(env, default="dbcache://a2v2_cache")}
 
 # Django's Tasks framework: the database queue by default (django-tasks-db, worker:
 # `manage.py db_worker`). TASKS_BACKEND=redis selects Redis streams for scale-out
 # (django-tasks-redis, worker: `manage.py run_redis_tasks --continuous`), on TASKS_REDIS_URL
 # (default: CACHE_URL when it is Redis). Any other value is a backend's dotted path.
-TASKS_BACKEND = env.str("TASKS_BACKEND", default="database")
-TASKS_BACKEND = {
-    "database": "django_tasks_db.DatabaseBackend",
-    "redis": "django_tasks_redis.RedisTaskBackend",
-}.get(TASKS_BACKEND, TASKS_BACKEND)
+TASKS_BACKEND = config.task_backend(env.str("TASKS_BACKEND", default="database"))
 TASKS = {
     "default": {
         "BACKEND": TASKS_BACKEND,
@@ -168,11 +172,20 @@ EXTRACTION_LIMITS = {
     "max_pixels": env.int("EXTRACTION_MAX_PIXELS", default=40_000_000),
     "timeout_seconds": env.float("EXTRACTION_TIMEOUT_SECONDS", default=120.0),
 }
-# A job still "processing" this long after it started is taken to have lost its worker.
-EXTRACTION_LEASE_SECONDS = env.int(
-    "EXTRACTION_LEASE_SECONDS", default=int(EXTRACTION_LIMITS["timeout_seconds"] * 2 + 60)
-)
+# Jobs (extraction/tasks.py; docs/deploy.md "Task workers"). A running job renews its
+# lease every EXTRACTION_HEARTBEAT_SECONDS, so the lease can be short: a job whose worker
+# died is queued again by the next sweep once EXTRACTION_LEASE_SECONDS pass without a
+# renewal. Every worker sweeps every EXTRACTION_SWEEP_SECONDS, idle or not (it also
+# reports itself alive then), and sends again a queued job whose message the backend lost
+# once EXTRACTION_RESEND_AFTER_SECONDS have passed since it was sent.
+EXTRACTION_LEASE_SECONDS = env.int("EXTRACTION_LEASE_SECONDS", default=20)
+EXTRACTION_HEARTBEAT_SECONDS = env.float("EXTRACTION_HEARTBEAT_SECONDS", default=5.0)
+EXTRACTION_SWEEP_SECONDS = env.float("EXTRACTION_SWEEP_SECONDS", default=5.0)
+EXTRACTION_RESEND_AFTER_SECONDS = env.int("EXTRACTION_RESEND_AFTER_SECONDS", default=30)
+# Health and metrics count a worker as alive while its heartbeat is this recent.
+WORKER_SEEN_SECONDS = env.float("WORKER_SEEN_SECONDS", default=EXTRACTION_SWEEP_SECONDS * 4)
 if "OPTIONS" in TASKS["default"] and TASKS["default"]["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] is None:
+    # The row decides who runs a job, so a message reclaimed early is merely skipped.
     TASKS["default"]["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] = EXTRACTION_LEASE_SECONDS + 30
 EXTRACTION_MAX_ATTEMPTS = env.int("EXTRACTION_MAX_ATTEMPTS", default=3)
 # Run each job in a child process killed at the time limit (costs ~1 s of start-up a job).
@@ -246,14 +259,39 @@ if TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^v1/open/health$"]
 
+# Monitoring (a2v2/monitoring.py, a2v2/metrics.py; docs/deploy.md "Monitoring"). Health's
+# details (queue, workers, version) and /metrics are shown only to a client address in
+# MONITORING_ALLOWED_IPS or a request with "Authorization: Bearer <MONITORING_TOKEN>";
+# both are empty by default. METRICS_ENABLED turns /metrics and its counters on; with
+# several gunicorn processes set PROMETHEUS_MULTIPROC_DIR too.
+MONITORING_ALLOWED_IPS = env.list("MONITORING_ALLOWED_IPS", default=[])
+MONITORING_TOKEN = env.str("MONITORING_TOKEN", default="")
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+if METRICS_ENABLED:
+    MIDDLEWARE.insert(0, "a2v2.metrics.MetricsMiddleware")
+# While a dependency stays down, a2v2/outage.py logs a summary line this often.
+OUTAGE_SUMMARY_SECONDS = env.float("OUTAGE_SUMMARY_SECONDS", default=10.0)
+# LOG_FORMAT=json writes one JSON object per line (a2v2/logs.py), for log collectors.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "a2v2.logs.JsonFormatter"},
+    },
+    "filters": {"skip_unavailable": {"()": "a2v2.outage.SkipUnavailableResponses"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Request lines carry no credentials (keys never go in a URL), but keep them quiet.
-        "django.request": {"level": "ERROR"},
+        # A 503 is a dependency outage, which a2v2/outage.py reports once, not per request.
+        "django.request": {"level": "ERROR", "filters": ["skip_unavailable"]},
     },
 }

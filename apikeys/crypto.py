@@ -64,14 +64,28 @@ def encrypt_key(full_key: str) -> str:
     return fernet.encrypt(full_key.encode()).decode()
 
 
+class UndecryptableKey(Exception):
+    """A stored copy that no configured key-encryption key opens: the configuration is
+    wrong (a key removed from KEY_ENCRYPTION_KEYS, or a different one), not the API key."""
+
+    message = (
+        "The stored copy of this key cannot be decrypted with the configured "
+        "KEY_ENCRYPTION_KEYS: the server's configuration is wrong (was the key-encryption key "
+        "changed or removed?). Restore the key that encrypted it; do not rotate this API key."
+    )
+
+
 def decrypt_key(token: str) -> str | None:
-    fernet = key_encryption()
-    if fernet is None or not token:
+    """The full key from its stored copy; None when there is no copy."""
+    if not token:
         return None
+    fernet = key_encryption()
+    if fernet is None:
+        raise UndecryptableKey("KEY_ENCRYPTION_KEYS is not set.")
     try:
         return fernet.decrypt(token.encode()).decode()
     except InvalidToken:
-        return None
+        raise UndecryptableKey("No key in KEY_ENCRYPTION_KEYS decrypts it.") from None
 
 
 def reencrypt(token: str) -> str:

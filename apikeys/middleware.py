@@ -42,6 +42,7 @@ class ApiKeyMiddleware:
             key = authenticate(request)
             decision = rate_limit(key)
         except Refusal as refusal:
+            request.key_refusal = refusal  # type: ignore[attr-defined]  # counted by a2v2.metrics
             response = error_response(refusal.status, refusal.message)
             for header, value in refusal.headers.items():
                 response[header] = value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,6 +19,8 @@ from django.utils import timezone
 from a2v2.lib.client_ip import IPAddress, in_networks, parse_networks
 from accounts.models import Agent, AuditAction, AuditEvent, AuditStatus, User
 from apikeys import crypto, keyformat
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -218,8 +221,20 @@ class ApiKey(models.Model):
         return full_key
 
     def reveal(self) -> str | None:
-        """The full key again, from its encrypted copy (None in show-once mode)."""
-        return crypto.decrypt_key(self.encrypted_key)
+        """The full key again, from its encrypted copy (None when no copy is kept).
+
+        Raises `crypto.UndecryptableKey`, logged here, when the copy exists but no
+        configured key-encryption key opens it."""
+        try:
+            return crypto.decrypt_key(self.encrypted_key)
+        except crypto.UndecryptableKey as error:
+            logger.error(
+                "API key %s: its stored copy cannot be decrypted (%s) - KEY_ENCRYPTION_KEYS "
+                "is misconfigured; see `manage.py check --deploy` (a2v2.E006).",
+                self.key_id,
+                error,
+            )
+            raise
 
     @property
     def can_reveal(self) -> bool:

@@ -24,6 +24,7 @@ from django_htmx.http import reswap, retarget, trigger_client_event
 from a2v2.http import AuthenticatedHttpRequest
 from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction, AuditStatus
+from apikeys.crypto import UndecryptableKey
 from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateForm
 from apikeys.models import GRACE_PERIODS, ApiKey
 
@@ -217,7 +218,13 @@ def key_reveal(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
     """Copy API Key on a row: the key again, as JSON for the clipboard script, or as a page."""
     key = agent_key(access, key_id)
     wants_json = "application/json" in request.headers.get("Accept", "")
-    full_key = key.reveal() if key.can_reveal else None
+    try:
+        full_key = key.reveal() if key.can_reveal else None
+    except UndecryptableKey:
+        if wants_json:
+            return JsonResponse({"error": UndecryptableKey.message}, status=500)
+        messages.error(request, UndecryptableKey.message)
+        return redirect("api-permissions", access.agent.public_id)
     if full_key is None:
         if wants_json:
             return JsonResponse({"error": SHOW_ONCE}, status=409)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,6 +91,28 @@ def ensure_services() -> None:
             time.sleep(0.5)
         if not up():
             sys.exit(f"error: {name} did not start ({command})")
+
+
+def start_task_redis(folder: Path, port: int = 0) -> tuple[str, subprocess.Popen]:
+    """The task queue's own redis-server, as docs/deploy.md asks for: appendonly (a restart
+    keeps queued jobs), noeviction (memory pressure never drops one), its own server (the
+    cache's FLUSHDB or eviction policy cannot touch it)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("error: redis-server is not installed (apt-get install redis-server)")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+    command += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "900 1"]
+    command += ["--maxmemory-policy", "noeviction", "--logfile", str(folder / "redis.log")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 15
+    while not redis_up(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"error: the task redis-server did not start (see {folder / 'redis.log'})")
+        time.sleep(0.2)
+    return url, process
 
 
 def recreate_database(name: str, admin_url: str = PG_ADMIN_URL, *, drop: bool = False) -> str:
@@ -251,6 +274,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="task worker processes")
     parser.add_argument("--database", default="a2v2_stack", help="PostgreSQL database name")
     parser.add_argument("--redis-db", type=int, default=10, help="Redis database (cache)")
+    parser.add_argument(
+        "--tasks-redis-port", type=int, default=0, help="the task queue's own redis-server"
+    )
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the database")
     parser.add_argument("--folder", default=str(ROOT / "var" / "stack"))
     args = parser.parse_args()
@@ -259,15 +285,24 @@ def main() -> None:
     database_url = recreate_database(args.database, drop=args.fresh)
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
+    tasks_redis_url, tasks_redis = start_task_redis(folder / "redis-tasks", args.tasks_redis_port)
+    metrics_dir = folder / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # counters start again with the stack
+    metrics_dir.mkdir()
     stack = Stack(
         database_url=database_url,
         cache_url=f"{REDIS_DEFAULT}/{args.redis_db}",
-        tasks_redis_url=f"{REDIS_DEFAULT}/{args.redis_db + 1}",
+        tasks_redis_url=tasks_redis_url,
         port=args.port,
         web_workers=args.web,
         task_workers=args.workers,
         folder=folder,
         quiet=False,
+        extra_env={
+            "METRICS_ENABLED": "true",
+            "MONITORING_ALLOWED_IPS": "127.0.0.1/32",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        },
     )
     print(f"==> Migrating {database_url}", flush=True)
     stack.prepare()
@@ -286,7 +321,9 @@ def main() -> None:
         print(
             f"""
   A2V2 scale-out stack at {stack.url}/
-  PostgreSQL {database_url}, Redis cache {stack.cache_url}, tasks {stack.tasks_redis_url}
+  PostgreSQL {database_url}, Redis cache {stack.cache_url}
+  Task queue {stack.tasks_redis_url} (its own redis-server: appendonly, noeviction)
+  Health details and metrics: {stack.url}/v1/open/health  {stack.url}/metrics
   gunicorn workers: {args.web}   task workers: {args.workers} (run_redis_tasks)
   Demo login:  {login["owner"]["email"]}  /  {login["owner"]["password"]}
   Agent id:    {login["agent"]["id"]}
@@ -306,6 +343,8 @@ def main() -> None:
     finally:
         print("\n==> Stopping", flush=True)
         stack.stop()
+        tasks_redis.terminate()
+        tasks_redis.wait(timeout=15)
 
 
 if __name__ == "__main__":

@@ -277,9 +277,19 @@ def correct_document(
     summary="Run the extraction again",
 )
 def rerun_document(request: ApiRequest, agent_id: str, document_id: str) -> Status:
+    """Finished jobs run again. A queued job whose message went out more than
+    EXTRACTION_RESEND_AFTER_SECONDS ago is sent again (it still runs once: the row decides);
+    sooner, or while processing (the lease covers a dead worker), the answer is 409."""
     document = get_document(request, document_id)
-    if document.status in (JobStatus.QUEUED, JobStatus.PROCESSING):
-        raise ApiError(409, "The document is already queued or being processed.")
+    if document.status == JobStatus.PROCESSING:
+        raise ApiError(409, "The document is being processed.")
+    if document.status == JobStatus.QUEUED:
+        wait = settings.EXTRACTION_RESEND_AFTER_SECONDS - document.waiting_seconds
+        if wait > 0 or not document.take_resend_turn():
+            raise ApiError(409, "The document is already queued.", retry_after=max(1, int(wait)))
+        enqueue(document)
+        audit(request, AuditAction.UPDATE, document, "Sent a waiting extraction job again")
+        return Status(202, ok(serialize(document), "Document sent to the queue again."))
     document.requeue()
     enqueue(document)
     audit(request, AuditAction.UPDATE, document, "Re-ran the extraction")

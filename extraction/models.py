@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -43,6 +44,37 @@ class DocumentQuerySet(models.QuerySet["Document"]):
         """Jobs whose worker stopped answering: processing past their lease."""
         return self.filter(status=Status.PROCESSING, lease_expires_at__lt=timezone.now())
 
+    def unsent_since(self, moment: datetime) -> DocumentQuerySet:
+        """Queued jobs whose last message went out before `moment` (or never went out)."""
+        last_sent = Coalesce("enqueued_at", "created_at")
+        return (
+            self.filter(status=Status.QUEUED)
+            .alias(last_sent=last_sent)
+            .filter(last_sent__lt=moment)
+            .order_by("last_sent")
+        )
+
+    def queue_summary(self) -> dict[str, Any]:
+        """What monitoring needs: jobs per open status and how long the oldest has waited."""
+        now = timezone.now()
+        counts = dict(
+            self.filter(status__in=[Status.QUEUED, Status.PROCESSING])
+            .values_list("status")
+            .annotate(n=models.Count("id"))
+            .order_by()
+        )
+        oldest = (
+            self.filter(status=Status.QUEUED)
+            .aggregate(oldest=models.Min(Coalesce("queued_at", "created_at")))
+            .get("oldest")
+        )
+        return {
+            "queued": counts.get(Status.QUEUED, 0),
+            "processing": counts.get(Status.PROCESSING, 0),
+            "stale": self.stale().count(),
+            "oldestQueuedSeconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
+        }
+
 
 class Document(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="documents")
@@ -60,6 +92,14 @@ class Document(models.Model):
     failure_reason = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Which worker holds the lease: a worker that lost it can neither renew it nor finish.
+    lease_owner = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # When the job last entered the queue (upload, re-run, recovery), and when its last
+    # message was handed to the task backend. Nullable, so code of the previous release
+    # that does not know them can still insert rows (docs/deploy.md, "Upgrading").
+    queued_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, default="", db_default="")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -92,13 +132,20 @@ class Document(models.Model):
 
     # --- the job's life ----------------------------------------------------------------
 
-    def claim(self) -> bool:
-        """Mark this job as ours; False if another worker has it or it is finished."""
-        lease = timezone.now() + timedelta(seconds=settings.EXTRACTION_LEASE_SECONDS)
+    @staticmethod
+    def new_lease() -> datetime:
+        return timezone.now() + timedelta(seconds=settings.EXTRACTION_LEASE_SECONDS)
+
+    def claim(self, owner: str) -> bool:
+        """Mark this job as `owner`'s; False if another worker has it or it is finished.
+
+        The row decides, not the queue: of two messages for the same job (a re-sent one,
+        a reclaimed one), only the first to claim the row runs it."""
         with transaction.atomic():
             claimed = Document.objects.filter(pk=self.pk, status=Status.QUEUED).update(
                 status=Status.PROCESSING,
-                lease_expires_at=lease,
+                lease_expires_at=self.new_lease(),
+                lease_owner=owner,
                 started_at=timezone.now(),
                 attempts=models.F("attempts") + 1,
             )
@@ -106,27 +153,70 @@ class Document(models.Model):
             self.refresh_from_db()
         return bool(claimed)
 
-    def succeed(self, result: dict[str, Any]) -> None:
-        self._finish(Status.SUCCEEDED, result=result)
+    def renew_lease(self, owner: str) -> bool:
+        """The job's heartbeat; False once the lease is no longer `owner`'s."""
+        return bool(
+            Document.objects.filter(pk=self.pk, status=Status.PROCESSING, lease_owner=owner).update(
+                lease_expires_at=self.new_lease()
+            )
+        )
 
-    def fail(self, code: str, reason: str) -> None:
-        self._finish(Status.FAILED, failure_code=code, failure_reason=reason[:500])
+    def succeed(self, result: dict[str, Any], owner: str) -> bool:
+        return self._finish(owner, Status.SUCCEEDED, result=result)
 
-    def _finish(self, status: Status, **values: Any) -> None:
+    def fail(self, code: str, reason: str, owner: str | None = None) -> bool:
+        return self._finish(owner, Status.FAILED, failure_code=code, failure_reason=reason[:500])
+
+    def _finish(self, owner: str | None, status: Status, **values: Any) -> bool:
+        """False when the lease is no longer `owner`'s (another worker took the job over);
+        `owner=None` is the recovery sweep, which finishes a job whose lease passed."""
         values |= {"status": status, "finished_at": timezone.now(), "lease_expires_at": None}
-        Document.objects.filter(pk=self.pk, status=Status.PROCESSING).update(**values)
+        rows = Document.objects.filter(pk=self.pk, status=Status.PROCESSING)
+        if owner is not None:
+            rows = rows.filter(lease_owner=owner)
+        else:
+            rows = rows.filter(lease_expires_at__lt=timezone.now())
+        finished = rows.update(**values)
         self.refresh_from_db()
+        return bool(finished)
 
-    def requeue(self) -> None:
-        """Back in the queue, for a re-run or after its worker died; corrections kept."""
-        Document.objects.filter(pk=self.pk).update(
+    def requeue(self, *, only_if_stale: bool = False) -> bool:
+        """Back in the queue, for a re-run or after its worker died; corrections kept.
+
+        With `only_if_stale`, only a job still processing past its lease moves, so of
+        several sweeps running at once exactly one re-queues it."""
+        rows = Document.objects.filter(pk=self.pk)
+        if only_if_stale:
+            rows = rows.filter(status=Status.PROCESSING, lease_expires_at__lt=timezone.now())
+        moved = rows.update(
             status=Status.QUEUED,
             failure_code="",
             failure_reason="",
             lease_expires_at=None,
+            lease_owner="",
             finished_at=None,
+            queued_at=timezone.now(),
         )
         self.refresh_from_db()
+        return bool(moved)
+
+    def mark_sent(self, task_id: str) -> None:
+        """Remember the message just handed to the task backend."""
+        Document.objects.filter(pk=self.pk).update(task_id=task_id, enqueued_at=timezone.now())
+
+    def take_resend_turn(self) -> bool:
+        """Compare-and-set on `enqueued_at`: of several sweeps that found this job without a
+        message, only the one that moves the timestamp first sends a new message."""
+        taken = Document.objects.filter(
+            pk=self.pk, status=Status.QUEUED, enqueued_at=self.enqueued_at
+        ).update(enqueued_at=timezone.now())
+        return bool(taken)
+
+    @property
+    def waiting_seconds(self) -> float:
+        """How long since this job's last message went out (or since upload)."""
+        last_sent = self.enqueued_at or self.created_at
+        return (timezone.now() - last_sent).total_seconds() if last_sent else 0.0
 
     def record(
         self,
@@ -187,3 +277,30 @@ class Document(models.Model):
         if name:
             transaction.on_commit(lambda: storage.delete(name))
         return deleted
+
+
+class WorkerQuerySet(models.QuerySet["Worker"]):
+    def seen_within(self, seconds: float) -> WorkerQuerySet:
+        return self.filter(last_seen_at__gte=timezone.now() - timedelta(seconds=seconds))
+
+
+class Worker(models.Model):
+    """A running task worker, as its own heartbeat reports it (health and metrics)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    backend = models.CharField(max_length=50)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = WorkerQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def beat(cls, name: str, **identity: Any) -> None:
+        cls.objects.update_or_create(
+            name=name, defaults={"last_seen_at": timezone.now()}, create_defaults=identity
+        )

@@ -62,3 +62,23 @@ def test_the_check_refuses_an_unknown_policy() -> None:
 
     with override_settings(RATELIMIT_ON_CACHE_FAILURE="maybe"):
         assert "a2v2.E005" in [problem.id for problem in check_settings()]
+
+
+def test_each_refused_call_is_one_log_line_and_none_a_traceback(
+    client: Client, key: str, caplog
+) -> None:
+    import logging
+
+    from a2v2.outage import outage
+
+    caplog.set_level(logging.INFO)
+    with override_settings(CACHES=DEAD_REDIS):
+        for _ in range(4):
+            assert client.get("/v1/open/keys/me", headers={"x-api-key": key}).status_code == 503
+    outage("cache").succeeded()  # leave no outage state to the next test
+
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    cache_lines = [r.getMessage() for r in caplog.records if r.name == "a2v2.outage"]
+    assert cache_lines[0].startswith("cache unavailable (Open API)")
+    assert sum("cache still unavailable" in line for line in cache_lines) == 3
+    assert not [r for r in caplog.records if r.name == "django.request"]  # no 503 line each

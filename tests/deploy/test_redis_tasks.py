@@ -97,6 +97,7 @@ def test_settings_select_the_redis_backend_by_name() -> None:
         "SECRET_KEY": "x" * 60,
         "KEY_ENCRYPTION_KEYS": "k",
         "PATH": "/usr/bin:/bin",
+        "ENV_FILE": "",
     }
     import json
 
@@ -106,5 +107,63 @@ def test_settings_select_the_redis_backend_by_name() -> None:
     tasks, installed = json.loads(out.stdout)
     assert tasks["BACKEND"] == "django_tasks_redis.RedisTaskBackend"
     assert tasks["OPTIONS"]["REDIS_URL"] == "redis://127.0.0.1:6379/3"
-    assert tasks["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] > 300  # outlasts the extraction lease
+    # Outlasts the job lease (20 s): a message is reclaimed only from a worker that is gone.
+    assert tasks["OPTIONS"]["REDIS_CLAIM_TIMEOUT"] == 50
     assert installed
+
+
+def run_our_redis_worker() -> None:
+    """extraction's run_redis_tasks: the job sweep first, then what is queued."""
+    from extraction.management.commands.run_redis_tasks import Command as OurRedisWorker
+
+    call_command(
+        OurRedisWorker(), "--queue", "extraction", "--max-tasks", "5", "--no-graceful-shutdown"
+    )
+
+
+def age(document: Document, seconds: float) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Document.objects.filter(pk=document.pk).update(
+        enqueued_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+@pytest.mark.parametrize("loss", ["xdel", "everything"])
+def test_a_job_whose_redis_message_was_lost_still_finishes(redis_tasks, agent_a, loss) -> None:
+    import redis
+
+    from extraction.tasks import send
+
+    document = make_document(agent_a)
+    assert send(document)
+    document.refresh_from_db()
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    streams = [s for s in redis_tasks.broker.stream_keys("extraction") if client.exists(s)]
+    assert streams
+    if loss == "xdel":  # the entry alone is gone, its task hash remains READY
+        for stream in streams:
+            for entry_id, _ in client.xrange(stream):
+                client.xdel(stream, entry_id)
+    else:  # Redis restarted without persistence: every key of the queue is gone (the
+        # database may be shared with other test runs, so only ours are deleted)
+        for stale_key in client.scan_iter(f"{redis_tasks.key_prefix}*"):
+            client.delete(stale_key)
+    age(document, 31)  # EXTRACTION_RESEND_AFTER_SECONDS is 30
+
+    run_our_redis_worker()
+
+    document.refresh_from_db()
+    assert document.status == Status.SUCCEEDED, (document.failure_code, document.failure_reason)
+    assert document.attempts == 1
+
+
+def test_a_job_waiting_in_the_redis_stream_is_not_sent_twice(redis_tasks, agent_a) -> None:
+    from extraction.tasks import resend_lost_messages, send
+
+    document = make_document(agent_a)
+    assert send(document)
+    age(document, 600)  # a long backlog: old, but still in the stream
+    assert resend_lost_messages() == 0

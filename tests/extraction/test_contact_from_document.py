@@ -50,8 +50,8 @@ CARD = {
 
 def succeeded(agent: Agent) -> Document:
     document = make_document(agent)
-    document.claim()
-    document.succeed(CARD)
+    document.claim("test-worker")
+    document.succeed(CARD, "test-worker")
     return document
 
 

@@ -32,7 +32,7 @@ def make_document(agent: Agent, data: bytes = b"Invoice number: INV-1\nTotal: 10
 
 def die_mid_job(document: Document) -> None:
     """What a killed worker leaves behind: processing, lease passed."""
-    assert document.claim()
+    assert document.claim("test-worker")
     Document.objects.filter(pk=document.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )

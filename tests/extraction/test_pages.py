@@ -28,7 +28,7 @@ def test_empty_documents_page(member: User, agent_a: Agent) -> None:
 
 def test_detail_shows_fields_beside_the_page(owner: User, agent_a: Agent) -> None:
     document = make_document(agent_a)
-    document.claim()
+    document.claim("test-worker")
     document.succeed(
         {
             "pages": [
@@ -49,7 +49,8 @@ def test_detail_shows_fields_beside_the_page(owner: User, agent_a: Agent) -> Non
                     "source": {"page": 1, "box": None, "text": "INV-1"},
                 }
             ],
-        }
+        },
+        "test-worker",
     )
     response = client_for(owner).get(
         reverse("document-detail", args=[agent_a.public_id, document.public_id])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from datetime import datetime, time
@@ -10,9 +11,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from a2v2.cli import OneLineErrorParser
 from accounts.management.commands._helpers import find_agent
 from accounts.models import AuditAction
-from apikeys import keyformat
+from apikeys import crypto, keyformat
 from apikeys.models import ALL_PERMISSIONS, GRACE_PERIODS, ApiKey, Permission
 from apikeys.verification import secret_matches
 
@@ -25,7 +27,8 @@ def parse_permission(value: str) -> Permission:
         if value.lower() in (f"{permission.area}:{permission.action}", permission.field):
             return permission
     choices = ", ".join(f"{p.area}:{p.action}" for p in ALL_PERMISSIONS)
-    raise CommandError(f"Unknown permission {value!r}; choose from {choices}.")
+    # ArgumentTypeError, so argparse names the argument and exits 2 instead of a traceback.
+    raise argparse.ArgumentTypeError(f"Unknown permission {value!r}; choose from {choices}.")
 
 
 def parse_expiry(value: str | None) -> datetime | None:
@@ -70,7 +73,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="subcommand", required=True)
+        sub = parser.add_subparsers(
+            dest="subcommand", required=True, parser_class=OneLineErrorParser
+        )
 
         create = sub.add_parser("create", help="Issue a key and print it once.")
         create.add_argument("--agent", required=True, help="The agent's 24-hex id.")
@@ -163,7 +168,10 @@ class Command(BaseCommand):
         key = self.get_key(options["key_id"])
         result = describe(key)
         if options["reveal"]:
-            full_key = key.reveal()
+            try:
+                full_key = key.reveal()
+            except crypto.UndecryptableKey:
+                raise CommandError(crypto.UndecryptableKey.message) from None
             if full_key is None:
                 raise CommandError("This key has no encrypted copy (show-once); rotate it instead.")
             audit(key, AuditAction.READ, "Revealed API key")

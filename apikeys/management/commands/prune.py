@@ -11,12 +11,14 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from apikeys.models import ApiKey, RateCounter
 from contacts.importing import stale_staged_files
+from extraction.models import Worker
 
 
 class Command(BaseCommand):
     help = (
-        "Delete old audit events, keys that expired long ago, ended rate-limit windows and "
-        "contact imports previewed but never confirmed."
+        "Delete old audit events, keys that expired long ago, ended rate-limit windows, "
+        "contact imports previewed but never confirmed, and heartbeat rows of task workers "
+        "not seen for a day."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -55,6 +57,8 @@ class Command(BaseCommand):
                 expires_at__lt=now - timedelta(days=options["expired_key_days"])
             ),
             "rateCounters": RateCounter.objects.filter(expires_at__lt=now),
+            # Heartbeat rows of task workers that stopped without saying goodbye.
+            "workers": Worker.objects.filter(last_seen_at__lt=now - timedelta(days=1)),
         }
         staged = stale_staged_files(now - timedelta(hours=options["import_hours"]))
         counts = {name: qs.count() for name, qs in targets.items()}
@@ -71,5 +75,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{verb} {counts['auditEvents']} audit event(s), {counts['expiredKeys']} "
                 f"expired key(s), {counts['rateCounters']} rate-limit window(s), "
-                f"{counts['stagedImports']} unconfirmed contact import(s)."
+                f"{counts['stagedImports']} unconfirmed contact import(s), "
+                f"{counts['workers']} departed task worker(s)."
             )

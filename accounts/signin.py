@@ -43,7 +43,10 @@ KNOWN_BROWSER_MAX_AGE = 365 * 24 * 3600
 
 def attempted_email(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
     """The account a sign-in names, as one key however it was typed (AXES_USERNAME_CALLABLE)."""
-    value = (credentials or {}).get("username")
+    credentials = credentials or {}
+    # Django's signals name it "username"; axes' own credentials name it after
+    # USERNAME_FIELD ("email").
+    value = credentials.get("username") or credentials.get("email")
     if value is None:
         value = request.POST.get("username", "")
     return str(value).strip().lower()

@@ -237,6 +237,7 @@ AXES_USERNAME_CALLABLE = "accounts.signin.attempted_email"
 AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in Audit Logs already
 # Sensitive actions (reveal, create, rotate, delete keys; change members; two-factor changes)
 # ask for the password (and code) again when the last confirmation is older than this.
 SUDO_MODE_MINUTES = env.int("SUDO_MODE_MINUTES", default=10)

@@ -59,9 +59,7 @@ class TwoFactorForm(forms.Form):
         code = self.cleaned_data["code"]
         self.device = twofactor.verify_code(self.user, code)
         if self.device is None:
-            raise forms.ValidationError(
-                "That code didn't work. Check your authenticator app and try again."
-            )
+            raise forms.ValidationError(twofactor.wrong_code_message(self.user))
         return code
 
 
@@ -110,7 +108,7 @@ class SudoForm(forms.Form):
         if user is None or user.pk != self.user.pk:
             self.add_error("sudo_password", "That password isn't right.")
         elif self.needs_code and not self.code_is_right():
-            self.add_error("sudo_code", "That code didn't work.")
+            self.add_error("sudo_code", twofactor.wrong_code_message(self.user))
         return self.cleaned_data
 
     def code_is_right(self) -> bool:

@@ -175,7 +175,7 @@ def two_factor_setup(request: AuthenticatedHttpRequest) -> HttpResponse:
                 request, request.user, AuditAction.UPDATE, "Turned on two-factor authentication"
             )
             return recovery_codes_page(request, codes, first=True)
-        form.add_error("code", "That code didn't work. Check the time on your phone and retry.")
+        form.add_error("code", twofactor.wrong_code_message(request.user, device))
     context = {
         "form": form,
         "qr_code": twofactor.qr_code_svg(device),

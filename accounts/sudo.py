@@ -5,7 +5,8 @@ Signing in counts as a confirmation. `@sudo_required` wraps a view: while the co
 fresh the view runs; otherwise the confirmation form answers instead — inside the modal for
 htmx, as a page otherwise, as `{"sudo": true}` for a JSON request — and posts back to the
 same URL with whatever the first request carried, so that a right password continues the
-very action that was asked for (a GET is repeated as a GET).
+very action that was asked for (a GET is answered as a GET). SUDO_MODE_MINUTES=0 asks
+every time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
 from accounts.forms import SudoForm
@@ -52,8 +53,11 @@ def sudo_required(view: View) -> View:
                 return confirmation(request, form, status=422)
             mark_confirmed(request)
             if request.POST.get(METHOD_FIELD) == "GET":
-                return redirect(request.get_full_path())
-            request.POST = without_own_fields(request.POST)
+                # It was a GET (opening a modal): answer it as one, in this same response.
+                request.method = "GET"
+                request.POST = QueryDict()
+            else:
+                request.POST = without_own_fields(request.POST)
         elif not is_fresh(request):
             if "application/json" in request.headers.get("Accept", ""):
                 message = "Confirm your password to continue."

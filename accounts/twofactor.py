@@ -8,13 +8,15 @@ with a first code; then ten recovery codes are shown once.
 
 from __future__ import annotations
 
+import math
 from base64 import b32encode
 
 import segno
 from django.db import transaction
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
-from django_otp import match_token
+from django_otp import devices_for_user, match_token
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -58,6 +60,27 @@ def verify_code(user: User, code: str) -> Device | None:
     if not code:
         return None
     return match_token(user, code)
+
+
+def wait_before_next_code(user: User, device: Device | None = None) -> int:
+    """Seconds until a code is checked again: django-otp refuses codes for 1, 2, 4 … s after
+    wrong ones, without saying so. 0 when `device` (or any of the user's) would check now."""
+    devices = [device] if device is not None else list(devices_for_user(user, confirmed=True))
+    waits = []
+    for candidate in devices:
+        allowed, data = candidate.verify_is_allowed()
+        if allowed:
+            return 0
+        remaining = (data["locked_until"] - timezone.now()).total_seconds()
+        waits.append(max(1, math.ceil(remaining)))
+    return min(waits, default=0)
+
+
+def wrong_code_message(user: User, device: Device | None = None) -> str:
+    wait = wait_before_next_code(user, device)
+    if wait > 1:
+        return f"Too many wrong codes. Wait {wait} seconds, then try again."
+    return "That code didn't work. Check your authenticator app and try again."
 
 
 def is_recovery_code(device: Device) -> bool:

@@ -224,3 +224,16 @@ def test_the_unlock_command_needs_an_account_or_an_address() -> None:
         call_command("unlock_sign_in")
     with pytest.raises(CommandError, match="not an IP address"):
         call_command("unlock_sign_in", "--address", "999.1.1.1")
+
+
+def test_settings_that_cannot_work_are_reported_by_check(settings) -> None:
+    from accounts.checks import check_sign_in_settings
+
+    settings.LOGIN_FAILURES_PER_ADDRESS = 0
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"use_tls": True, "use_ssl": True},
+        }
+    }
+    assert {error.id for error in check_sign_in_settings()} == {"accounts.E001", "accounts.E003"}

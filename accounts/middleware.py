@@ -5,6 +5,7 @@ set it up before anything else."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
@@ -39,6 +40,11 @@ class HtmxLoginRedirectMiddleware:
         return HttpResponseClientRedirect(f"{location.path}?{urlencode(query)}")
 
 
+@cache
+def allowed_paths(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(reverse(name) for name in names)
+
+
 class TwoFactorEnrolmentMiddleware:
     """Owners and Admins of an organization that requires two-factor, who have not set it up,
     see only the set-up page (and may sign out, or change their password)."""
@@ -63,6 +69,6 @@ class TwoFactorEnrolmentMiddleware:
         path = request.path_info
         if path.startswith((settings.STATIC_URL, "/static/", "/v1/open/")):
             return False
-        if any(path == reverse(name) for name in self.ALLOWED):
+        if path in allowed_paths(self.ALLOWED):
             return False
         return twofactor.must_enrol(user)  # type: ignore[arg-type]

@@ -104,6 +104,10 @@ def test_a_distributed_guess_is_slowed_with_a_growing_delay_not_locked(
         clock.tick(timedelta(seconds=2))
         # Not a lockout: once the wait is over, the right password gets in from anywhere.
         assert signed_in(sign_in(Client(), owner.email, PASSWORD, address="198.51.100.99"))
+    assert AuditEvent.objects.filter(
+        user=owner,
+        description="Sign-ins to this account slowed down after 7 failed attempts in 15 minutes",
+    ).exists()
 
 
 def test_a_browser_that_signed_in_before_is_not_slowed(

@@ -109,6 +109,7 @@ def record(
     request: AuthenticatedHttpRequest,
     access: AgentAccess,
     action: AuditAction,
+    *,
     resource: str,
     description: str,
 ) -> None:
@@ -191,9 +192,12 @@ def member_invite(request: AuthenticatedHttpRequest, access: AgentAccess) -> Htt
         invitation, token = Invitation.issue(organization, email, role, request.user)
         send_invitation(request, invitation, token)
         record(
-            request, access, AuditAction.CREATE, f"Invitation {email}",
-            f"Invited {email} as {role.label}",
-        )  # fmt: skip
+            request,
+            access,
+            AuditAction.CREATE,
+            resource=f"Invitation {email}",
+            description=f"Invited {email} as {role.label}",
+        )
         context = members_context(access)
         return changed(request, MEMBERS, "members-region", context, f"Invitation sent to {email}.")
     status = 422 if form.is_bound else 200
@@ -226,9 +230,12 @@ def member_role(
         before = target.get_role_display()
         access.agent.organization.add_member(target.user, role)
         record(
-            request, access, AuditAction.UPDATE, f"Member {target.user.email}",
-            f"Changed {target.user.email}'s role from {before} to {role.label}",
-        )  # fmt: skip
+            request,
+            access,
+            AuditAction.UPDATE,
+            resource=f"Member {target.user.email}",
+            description=f"Changed {target.user.email}'s role from {before} to {role.label}",
+        )
         text = f"{target.user.email} is now {role.label}."
         return changed(request, MEMBERS, "members-region", members_context(access), text)
     status = 422 if form.is_bound else 200
@@ -247,9 +254,12 @@ def member_remove(
         email = target.user.email
         target.delete()
         record(
-            request, access, AuditAction.DELETE, f"Member {email}",
-            f"Removed {email} from the organization",
-        )  # fmt: skip
+            request,
+            access,
+            AuditAction.DELETE,
+            resource=f"Member {email}",
+            description=f"Removed {email} from the organization",
+        )
         text = f"{email} was removed."
         return changed(request, MEMBERS, "members-region", members_context(access), text)
     return render_modal(request, MEMBERS, "remove", members_context(access, target=target))
@@ -266,9 +276,13 @@ def member_transfer(
     if form.is_bound and form.is_valid():
         access.agent.organization.transfer_ownership(target)
         record(
-            request, access, AuditAction.UPDATE, f"Member {target.user.email}",
-            f"Transferred ownership to {target.user.email}; {request.user.email} is now Admin",
-        )  # fmt: skip
+            request,
+            access,
+            AuditAction.UPDATE,
+            resource=f"Member {target.user.email}",
+            description=f"Transferred ownership to {target.user.email}; "
+            f"{request.user.email} is now Admin",
+        )
         # The page is rebuilt for the viewer's new role (Admin).
         access = agent_access(request, access.agent.public_id, manage=True)
         text = f"{target.user.email} is now the Owner."
@@ -293,9 +307,12 @@ def member_unlock(
     signin.unlock(target.user.email, address)
     where = f" from {address}" if address else ""
     record(
-        request, access, AuditAction.UPDATE, f"Member {target.user.email}",
-        f"Lifted the sign-in lock of {target.user.email}{where}",
-    )  # fmt: skip
+        request,
+        access,
+        AuditAction.UPDATE,
+        resource=f"Member {target.user.email}",
+        description=f"Lifted the sign-in lock of {target.user.email}{where}",
+    )
     text = f"{target.user.email} can sign in again{where}."
     return changed(request, MEMBERS, "members-region", members_context(access), text)
 
@@ -311,9 +328,12 @@ def invitation_revoke(
     )
     invitation.delete()
     record(
-        request, access, AuditAction.DELETE, f"Invitation {invitation.email}",
-        f"Revoked the invitation of {invitation.email}",
-    )  # fmt: skip
+        request,
+        access,
+        AuditAction.DELETE,
+        resource=f"Invitation {invitation.email}",
+        description=f"Revoked the invitation of {invitation.email}",
+    )
     text = f"The invitation of {invitation.email} was revoked."
     return changed(request, MEMBERS, "members-region", members_context(access), text)
 
@@ -330,9 +350,13 @@ def invitation_resend(
     invitation, token = Invitation.issue(old.organization, old.email, Role(old.role), request.user)
     send_invitation(request, invitation, token)
     record(
-        request, access, AuditAction.CREATE, f"Invitation {invitation.email}",
-        f"Sent a new invitation to {invitation.email} as {invitation.get_role_display()}",
-    )  # fmt: skip
+        request,
+        access,
+        AuditAction.CREATE,
+        resource=f"Invitation {invitation.email}",
+        description=f"Sent a new invitation to {invitation.email} "
+        f"as {invitation.get_role_display()}",
+    )
     text = f"A new invitation was sent to {invitation.email}."
     return changed(request, MEMBERS, "members-region", members_context(access), text)
 
@@ -347,9 +371,12 @@ def require_two_factor(request: AuthenticatedHttpRequest, access: AgentAccess) -
     form.save()
     state = "on" if organization.require_two_factor else "off"
     record(
-        request, access, AuditAction.UPDATE, f"Organization {organization}",
-        f"Turned {state} \"Require two-factor for Owners and Admins\"",
-    )  # fmt: skip
+        request,
+        access,
+        AuditAction.UPDATE,
+        resource=f"Organization {organization}",
+        description=f'Turned {state} "Require two-factor for Owners and Admins"',
+    )
     text = (
         "Owners and Admins now need two-factor authentication."
         if organization.require_two_factor

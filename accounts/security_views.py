@@ -118,10 +118,8 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
             used_recovery_code(request, user)
         return response
     if form.is_bound:
-        record_for_user(
-            request, user, AuditAction.LOGIN, "Sign-in failed: wrong two-factor code",
-            AuditStatus.FAILURE,
-        )  # fmt: skip
+        failed = "Sign-in failed: wrong two-factor code"
+        record_for_user(request, user, AuditAction.LOGIN, failed, AuditStatus.FAILURE)
         pending["failures"] += 1
         request.session[PENDING] = pending
         if pending["failures"] >= PENDING_MAX_FAILURES:

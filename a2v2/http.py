@@ -45,6 +45,13 @@ def client_ip(request: HttpRequest) -> IPAddress | None:
     return request._client_ip  # type: ignore[attr-defined]
 
 
+def client_ip_str(request: HttpRequest) -> str | None:
+    """The same address as text: django-axes counts failed sign-ins by it
+    (AXES_CLIENT_IP_CALLABLE), so sign-in limits and the API agree on who the client is."""
+    address = client_ip(request)
+    return str(address) if address is not None else None
+
+
 def _forget_trusted_proxies(*, setting: str, **kwargs: object) -> None:
     if setting == "TRUSTED_PROXIES":
         trusted_proxies.cache_clear()

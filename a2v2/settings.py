@@ -6,6 +6,7 @@ reported by the system checks in `a2v2/checks.py`, never discovered at request t
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -209,6 +210,77 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 
+# ---- The admin sign-in: guessing limits, two-factor, sudo mode, members (accounts/) ----------
+# README "Signing in" explains each. Failed sign-ins are counted by django-axes in its own
+# tables, keyed by the client address that the API uses too (a2v2.http.client_ip).
+INSTALLED_APPS += [
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "accounts.middleware.TwoFactorEnrolmentMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes asks
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out client before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# A guessing run from one address is locked out: after LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS
+# failures for one account from one address, or LOGIN_FAILURES_PER_ADDRESS for any accounts
+# from one address, for LOGIN_LOCKOUT_MINUTES (counted again from each refused attempt).
+LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS = env.int(
+    "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", default=5
+)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+# A guess at one account from many addresses is never a lockout: past LOGIN_ACCOUNT_FREE_FAILURES
+# failures in the window, each next attempt must wait 1, 2, 4 … seconds, at most
+# LOGIN_ACCOUNT_MAX_DELAY_SECONDS; a browser that signed in to the account before is not slowed.
+LOGIN_ACCOUNT_FREE_FAILURES = env.int("LOGIN_ACCOUNT_FREE_FAILURES", default=10)
+LOGIN_ACCOUNT_MAX_DELAY_SECONDS = env.int("LOGIN_ACCOUNT_MAX_DELAY_SECONDS", default=300)
+AXES_HANDLER = "accounts.signin.SignInAttemptsHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_CLIENT_IP_CALLABLE = "a2v2.http.client_ip_str"
+AXES_USERNAME_CALLABLE = "accounts.signin.attempted_email"
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in Audit Logs already
+# Sensitive actions (reveal, create, rotate, delete keys; change members; two-factor changes)
+# ask for the password (and code) again when the last confirmation is older than this.
+SUDO_MODE_MINUTES = env.int("SUDO_MODE_MINUTES", default=10)
+# Two-factor (django-otp): the issuer name shown in authenticator apps.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="A2V2")
+INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_MINUTES", default=60) * 60
+# E-mail (invitations, password resets), through Django's MAILERS: printed to the console
+# unless EMAIL_BACKEND=smtp (or a backend's dotted path); the EMAIL_* variables set up SMTP.
+_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="console")
+MAILERS = {
+    "default": {
+        "BACKEND": {
+            "console": "django.core.mail.backends.console.EmailBackend",
+            "smtp": "django.core.mail.backends.smtp.EmailBackend",
+        }.get(_EMAIL_BACKEND, _EMAIL_BACKEND),
+    }
+}
+if MAILERS["default"]["BACKEND"].endswith("smtp.EmailBackend"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": env.str("EMAIL_HOST", default="localhost"),
+        "port": env.int("EMAIL_PORT", default=587),
+        "username": env.str("EMAIL_HOST_USER", default=""),
+        "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+        "use_tls": env.bool("EMAIL_USE_TLS", default=True),  # STARTTLS, port 587
+        "use_ssl": env.bool("EMAIL_USE_SSL", default=False),  # implicit TLS, port 465
+        "timeout": env.int("EMAIL_TIMEOUT", default=10),
+    }
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="A2V2 <no-reply@localhost>")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = False
@@ -293,5 +365,7 @@ LOGGING = {
         # Request lines carry no credentials (keys never go in a URL), but keep them quiet.
         # A 503 is a dependency outage, which a2v2/outage.py reports once, not per request.
         "django.request": {"level": "ERROR", "filters": ["skip_unavailable"]},
+        # django-axes says INFO on every sign-in; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }

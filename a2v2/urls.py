@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from a2v2.api import api
@@ -19,8 +18,6 @@ urlpatterns = [
     path("", include("apikeys.urls")),
     path("", include("contacts.urls")),
     path("", include("extraction.urls")),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("metrics", metrics_view, name="metrics"),
     path("v1/open/", api.urls),
     # Anything else under /v1/open answers in the JSON envelope, never Django's HTML 404.

@@ -7,5 +7,7 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from a2v2 import checks  # noqa: F401  (registers the system checks)
-        from accounts import signals  # noqa: F401
+        # Imported for their side effects: registering system checks and signal receivers.
+        import a2v2.checks  # noqa: F401
+        import accounts.checks
+        import accounts.signals  # noqa: F401

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -60,6 +64,10 @@ class OrganizationQuerySet(models.QuerySet["Organization"]):
 
 class Organization(models.Model):
     name = models.CharField(max_length=100)
+    # Owners and Admins without a second factor are sent to set one up before anything else.
+    require_two_factor = models.BooleanField(
+        "Require two-factor for Owners and Admins", default=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OrganizationQuerySet.as_manager()
@@ -88,6 +96,19 @@ class Organization(models.Model):
             membership.save(update_fields=["role"])
         return membership
 
+    @transaction.atomic
+    def transfer_ownership(self, to: Membership) -> Membership:
+        """`to` becomes the Owner and the Owner becomes an Admin (never two owners, never none).
+        Returns the former owner's membership."""
+        owner = Membership.objects.select_for_update().get(organization=self, role=Role.OWNER)
+        if to.organization_id != self.pk or to.pk == owner.pk:
+            raise ValueError("Ownership can only go to another member of this organization.")
+        owner.role = Role.ADMIN
+        owner.save(update_fields=["role"])  # first: the one-owner constraint is checked per row
+        to.role = Role.OWNER
+        to.save(update_fields=["role"])
+        return owner
+
 
 class Membership(models.Model):
     organization = models.ForeignKey(
@@ -111,6 +132,110 @@ class Membership(models.Model):
     @property
     def manages_keys(self) -> bool:
         return self.role in (Role.OWNER, Role.ADMIN)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+    def can_manage(self, other: Membership) -> bool:
+        """Owners and Admins change other members' roles and remove them. Nobody changes the
+        Owner (ownership is transferred instead), nor their own role."""
+        return (
+            self.manages_keys
+            and other.organization_id == self.organization_id
+            and other.role != Role.OWNER
+            and other.pk != self.pk
+        )
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def open(self) -> InvitationQuerySet:
+        """Not yet accepted (expired ones included, so they can be resent or revoked)."""
+        return self.filter(accepted_at__isnull=True)
+
+
+class Invitation(models.Model):
+    """An e-mailed link to join an organization with a role: single use, and it expires.
+
+    Only a hash of the link's token is stored, so the database alone cannot be used to join.
+    """
+
+    INVITABLE_ROLES: ClassVar[tuple[Role, ...]] = (Role.ADMIN, Role.USER)
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.email} invited to {self.organization} as {self.get_role_display()}"
+
+    @classmethod
+    @transaction.atomic
+    def issue(
+        cls, organization: Organization, email: str, role: Role, invited_by: User
+    ) -> tuple[Invitation, str]:
+        """A new invitation and its token (for the link; never stored). An earlier open
+        invitation of the same address to the same organization stops working."""
+        if role not in cls.INVITABLE_ROLES:
+            raise ValueError("Invite as Admin or User; ownership is transferred, not invited.")
+        cls.objects.open().filter(organization=organization, email__iexact=email).delete()
+        token = secrets.token_urlsafe(32)
+        invitation = cls.objects.create(
+            organization=organization,
+            email=email.lower(),
+            role=role,
+            token_hash=hash_token(token),
+            invited_by=invited_by,
+            expires_at=timezone.now() + timedelta(days=settings.INVITATION_DAYS),
+        )
+        return invitation, token
+
+    @classmethod
+    def find(cls, token: str) -> Invitation | None:
+        return (
+            cls.objects.select_related("organization", "invited_by")
+            .filter(token_hash=hash_token(token))
+            .first()
+        )
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_usable(self) -> bool:
+        return self.accepted_at is None and not self.is_expired
+
+    @transaction.atomic
+    def accept(self, user: User) -> Membership:
+        """Joins `user`; raises ValueError when the link was used or expired meanwhile."""
+        now = timezone.now()
+        claimed = Invitation.objects.filter(
+            pk=self.pk, accepted_at__isnull=True, expires_at__gt=now
+        ).update(accepted_at=now)
+        if not claimed:
+            raise ValueError("This invitation has expired or was already used.")
+        self.accepted_at = now
+        existing = Membership.objects.filter(organization=self.organization, user=user).first()
+        if existing is not None:
+            return existing  # already a member: the link is spent, the role is left alone
+        return self.organization.add_member(user, Role(self.role))
 
 
 class AgentQuerySet(models.QuerySet["Agent"]):

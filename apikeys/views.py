@@ -1,8 +1,10 @@
 """The API Permissions page: list, the two-step Add API Key modal, copy, edit, rotate, delete.
 
-Every view goes through `key_manager` (Owners and Admins, desktop only). Responses vary on
-who asks and how, and none is stored by a browser or proxy: several carry a full key, which
-travels in the response body only — never in a cookie, the messages framework or a URL.
+Every view goes through `key_manager` (Owners and Admins, desktop only); revealing,
+creating, rotating and deleting a key also through `sudo_required` (accounts/sudo.py).
+Responses vary on who asks and how, and none is stored by a browser or proxy: several carry
+a full key, which travels in the response body only — never in a cookie, the messages
+framework or a URL.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django_htmx.http import reswap, retarget, trigger_client_event
 from a2v2.http import AuthenticatedHttpRequest
 from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction, AuditStatus
+from accounts.sudo import sudo_required
 from apikeys.crypto import UndecryptableKey
 from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateForm
 from apikeys.models import GRACE_PERIODS, ApiKey
@@ -136,6 +139,7 @@ def key_list(request: AuthenticatedHttpRequest, access: AgentAccess) -> HttpResp
 
 @require_http_methods(["GET", "POST"])
 @key_manager
+@sudo_required
 def key_create(request: AuthenticatedHttpRequest, access: AgentAccess) -> HttpResponse:
     """Step 1 → Next → step 2 → Give Access. Each step posts everything typed so far
     (the other step's values as hidden fields); nothing is kept on the server in between."""
@@ -179,6 +183,7 @@ def key_edit(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str
 
 @require_http_methods(["GET", "POST"])
 @key_manager
+@sudo_required
 def key_rotate(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
     key = agent_key(access, key_id)
     form = RotateForm(request.POST if request.method == "POST" else None)
@@ -203,6 +208,7 @@ def key_rotate(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
 
 @require_http_methods(["GET", "POST"])
 @key_manager
+@sudo_required
 def key_delete(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
     key = agent_key(access, key_id)
     if request.method == "POST":
@@ -214,6 +220,7 @@ def key_delete(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
 
 @require_POST
 @key_manager
+@sudo_required
 def key_reveal(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
     """Copy API Key on a row: the key again, as JSON for the clipboard script, or as a page."""
     key = agent_key(access, key_id)

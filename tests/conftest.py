@@ -3,12 +3,14 @@ organization B (agent B). Access tests read as sentences with them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from accounts import sudo
 from accounts.models import Agent, Organization, Role, User
 from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
 
@@ -79,7 +81,14 @@ def agent_b(org_b: Organization) -> Agent:
     return AgentFactory(organization=org_b, name="Globex bot")
 
 
-def client_for(user: User) -> Client:
+def client_for(user: User, *, just_signed_in: bool = True) -> Client:
+    """A client signed in as `user`. Signing in through the form counts as a sudo-mode
+    confirmation, so by default the session holds one; `just_signed_in=False` is a session
+    whose confirmation has lapsed."""
     client = Client()
     client.force_login(user)
+    if just_signed_in:
+        session = client.session
+        session[sudo.SESSION_KEY] = int(time.time())
+        session.save()
     return client

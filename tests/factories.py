@@ -66,3 +66,12 @@ class ContactFactory(DjangoModelFactory[Contact]):
     agent = factory.SubFactory(AgentFactory)
     name = factory.Sequence(lambda n: f"Contact {n}")
     email = factory.Sequence(lambda n: f"contact{n}@example.com")
+
+
+def totp_code(device: object, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows for `device` now (or `steps_ahead` steps of 30 s
+    later: a code is accepted once, and the device allows one step of clock drift)."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift + steps_ahead)  # type: ignore[attr-defined]
+    return f"{totp.token():0{device.digits}d}"  # type: ignore[attr-defined]

@@ -139,6 +139,12 @@
         cache: "no-store",
       });
       const data = await response.json().catch(() => ({}));
+      if (data.sudo && window.htmx) {
+        // Sudo mode: the password (and code) first, in the modal; the reveal goes on from there.
+        opener = button;
+        htmx.ajax("POST", form.action, { source: form, target: "#modal-content" });
+        return;
+      }
       if (!response.ok || !data.key) {
         showToast(data.error || "Couldn't get the API key. Please try again.", "error");
         return;

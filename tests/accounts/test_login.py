@@ -44,7 +44,7 @@ def test_wrong_password_is_refused_and_audited(client: Client, owner: User, agen
     response = client.post(reverse("login"), {"username": owner.email, "password": "nope"})
 
     assert response.status_code == 200
-    assert b"enter a correct" in response.content.lower()
+    assert b"email and password don&#x27;t match" in response.content.lower()
     assert AuditEvent.objects.get().status == AuditStatus.FAILURE
 
 

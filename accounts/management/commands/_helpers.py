@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.core.validators import validate_email
 
-from accounts.models import Agent
+from accounts.models import Agent, User
 
 
 def clean_email(value: str) -> str:
@@ -30,3 +31,12 @@ def find_agent(agent_id: str) -> Agent:
         return Agent.objects.select_related("organization").get(public_id=agent_id)
     except Agent.DoesNotExist:
         raise CommandError(f"No agent with id {agent_id!r}.") from None
+
+
+def clean_password(password: str, email: str) -> str:
+    """Django's password validators (AUTH_PASSWORD_VALIDATORS), as on the pages."""
+    try:
+        validate_password(password, User(email=email))
+    except ValidationError as error:
+        raise CommandError(f"Password refused: {' '.join(error.messages)}") from None
+    return password

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.management.commands._helpers import clean_email
+from accounts.management.commands._helpers import clean_email, clean_password
 from accounts.models import Organization, Role, User
 
 
@@ -22,6 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         email = clean_email(options["email"])
+        if options["password"] is not None:
+            clean_password(options["password"], email)
         organization = find_organization(options["organization"])
         user = User.objects.filter(email=email).first()
         password = None

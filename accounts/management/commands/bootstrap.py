@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from accounts.management.commands._helpers import clean_email, clean_name
+from accounts.management.commands._helpers import clean_email, clean_name, clean_password
 from accounts.models import Agent, Membership, Organization, Role, User
 
 
@@ -29,6 +29,8 @@ class Command(BaseCommand):
         email = clean_email(options["email"])
         org_name = clean_name(options["organization"], "organization")
         agent_name = clean_name(options["agent"], "agent")
+        if options["password"] is not None:
+            clean_password(options["password"], email)
         result = bootstrap(org_name, email, agent_name, options["password"])
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
+from freezegun import freeze_time
 
 from accounts.models import Agent, AuditAction, AuditEvent, User
 from apikeys.models import ApiKey
@@ -165,7 +166,7 @@ def test_back_returns_to_step_1_with_its_values_and_keeps_step_2_choices(
         ("rate_limit_per_hour", "0", "greater than or equal to 1"),
         ("rate_limit_per_hour", "10001", "less than or equal to 10000"),
         ("rate_limit_per_minute", "", "This field is required."),
-        ("expires_on", "2020-01-01", "Choose a date in the future."),
+        ("expires_on", "2020-01-01", "Choose today or a later date"),
         ("expires_on", "today", "Enter a valid date."),
     ],
 )
@@ -189,10 +190,45 @@ def test_step_2_errors_show_inline_with_422_and_keep_the_choices(
     assert not ApiKey.objects.exists()
 
 
-def test_today_is_not_a_future_expiry(owner_client: Client, agent_a: Agent) -> None:
-    today = timezone.localdate().isoformat()
-    response = owner_client.post(new_url(agent_a), step_2_data(expires_on=today))
+def test_today_is_a_valid_expiry_and_the_key_works_to_the_end_of_the_day_in_utc(
+    owner_client: Client, agent_a: Agent
+) -> None:
+    today = timezone.now().astimezone(UTC).date()
+    with freeze_time(datetime.combine(today, time(23, 30), tzinfo=UTC)):
+        response = owner_client.post(new_url(agent_a), step_2_data(expires_on=str(today)))
+    assert response.status_code == 200
+    key = ApiKey.objects.get()
+    assert key.expires_at == datetime.combine(today, time(23, 59, 59), tzinfo=UTC)
+
+
+def test_yesterday_in_utc_is_refused_as_an_expiry(owner_client: Client, agent_a: Agent) -> None:
+    today = timezone.now().astimezone(UTC).date()
+    with freeze_time(datetime.combine(today + timedelta(days=1), time(0, 30), tzinfo=UTC)):
+        response = owner_client.post(new_url(agent_a), step_2_data(expires_on=str(today)))
     assert response.status_code == 422
+    assert "Choose today or a later date" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
+def test_the_expiry_field_says_end_of_day_in_utc(owner_client: Client, agent_a: Agent) -> None:
+    response = owner_client.post(new_url(agent_a), step_2_data(action="next"), headers=HTMX)
+    assert "end of this day (23:59:59 UTC)" in response.content.decode()
+
+
+def test_a_per_minute_limit_above_the_per_hour_limit_is_refused(
+    owner_client: Client, agent_a: Agent
+) -> None:
+    response = owner_client.post(
+        new_url(agent_a),
+        step_2_data(rate_limit_per_minute="500", rate_limit_per_hour="100"),
+        headers=HTMX,
+    )
+    assert response.status_code == 422
+    assert (
+        "The per-minute limit (500) cannot be higher than the per-hour limit (100)."
+        in response.content.decode()
+    )
+    assert not ApiKey.objects.exists()
 
 
 def test_tampered_step_1_values_are_checked_again_on_give_access(

@@ -15,7 +15,8 @@ from ninja.files import UploadedFile
 
 from a2v2.envelope import ApiError, ok
 from a2v2.http import ApiRequest
-from a2v2.uploads import refuse_bodies_over, too_large_message
+from a2v2.lib.text import NUL_MESSAGE, paths_with_nul
+from a2v2.uploads import refuse_bodies_over, refuse_nul_in_file_name, too_large_message
 from accounts.models import AuditAction
 from apikeys.models import Action, Area, Permission
 from apikeys.permissions import requires
@@ -132,6 +133,8 @@ def parse_schema(raw: str | None) -> list[dict[str, str]]:
         ) from None
     if not isinstance(schema, list) or len(schema) > 50:
         raise ApiError(422, errors={"schema": ["Must be a JSON list of at most 50 fields."]})
+    if nul := paths_with_nul(schema, "schema"):
+        raise ApiError(422, NUL_MESSAGE, {path: [NUL_MESSAGE] for path in nul})
     cleaned = []
     for index, item in enumerate(schema):
         name = item.get("name") if isinstance(item, dict) else None
@@ -187,6 +190,7 @@ def create_document(
     limit = settings.EXTRACTION_LIMITS["max_bytes"]
     if file.size > limit:
         raise ApiError(413, too_large_message(limit))
+    refuse_nul_in_file_name(file)
     fields = parse_schema(field_schema)
     data = file.read()
     if not data:

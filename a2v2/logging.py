@@ -54,9 +54,11 @@ SENSITIVE_HEADERS = ("authorization", "x-api-key", "x-api-secret", "cookie", "x-
 _SEPARATOR = r"(?:_|%5[Ff])"
 _KEY = re.compile(rf"a2v2{_SEPARATOR}([0-9A-Za-z]{{16}}){_SEPARATOR}[0-9A-Za-z]+")
 _PARAMETER = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#\s\"'?]+)=(?P<value>[^&;#\s\"']*)")
+# `X-API-Key: v`, `x_api_key=v`, `'HTTP_X_API_KEY': 'v'` (a request.META dump), …
 _HEADER = re.compile(
-    r"(?P<name>\b(?:" + "|".join(re.escape(h) for h in SENSITIVE_HEADERS) + r"))"
-    r"(?P<sep>\s*[:=]\s*)(?P<value>(?:bearer\s+)?[^\s,;\"']+)",
+    r"(?P<name>\b(?:http_)?(?:"
+    + "|".join(re.escape(h).replace(r"\-", "[-_]") for h in SENSITIVE_HEADERS)
+    + r"))(?P<sep>['\"]?\s*[:=]\s*['\"]?)(?P<value>(?:bearer\s+)?[^\s,;\"']+)",
     re.IGNORECASE,
 )
 

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from a2v2.api import api
-from a2v2.views import open_api_not_found
+from a2v2.views import favicon, open_api_not_found
 from apikeys.api import router as keys_router
 from contacts.api import router as contacts_router
 from extraction.api import router as extraction_router
@@ -20,6 +20,8 @@ urlpatterns = [
     path("", include("extraction.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Browsers and bookmarks still ask for /favicon.ico; pages link the static icons.
+    path("favicon.ico", favicon),
     path("v1/open/", api.urls),
     # Anything else under /v1/open answers in the JSON envelope, never Django's HTML 404.
     re_path(r"^v1/open(?:/.*)?$", open_api_not_found, name="open-api-not-found"),

@@ -104,12 +104,22 @@ def check_rate_limits(per_minute: int | None, per_hour: int | None) -> None:
 
 
 def validate_ip_allowlist(value: str) -> None:
-    try:
-        parse_networks(split_allowlist(value))
-    except ValueError as error:
-        raise ValidationError(
-            f"{error}. Use addresses such as 192.168.1.1 or CIDRs such as 10.0.0.0/8."
-        ) from None
+    """Names every bad entry, not just the first."""
+    bad = []
+    for entry in split_allowlist(value):
+        try:
+            parse_networks([entry])
+        except ValueError:
+            bad.append(repr(entry))
+    if not bad:
+        return
+    if len(bad) == 1:
+        problem = f"{bad[0]} is not an IP address or CIDR range"
+    else:
+        problem = f"{', '.join(bad[:-1])} and {bad[-1]} are not IP addresses or CIDR ranges"
+    raise ValidationError(
+        f"{problem}. Use addresses such as 192.168.1.1 or CIDRs such as 10.0.0.0/8."
+    )
 
 
 def split_allowlist(value: str) -> list[str]:

@@ -9,20 +9,24 @@ the key middleware or from Django's URL resolver.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csp import csp_override
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from redis.exceptions import RedisError
 
 from a2v2.envelope import ApiError, error_response, ok
 from a2v2.health import Dependencies, check_dependencies, operational_details
-from a2v2.middleware import database_error_response
+from a2v2.lib.text import NUL_MESSAGE, paths_with_nul
+from a2v2.middleware import database_error_response, request_error_response
 from a2v2.monitoring import is_monitor
 from a2v2.outage import outage
 from apikeys.permissions import undeclared
@@ -95,8 +99,64 @@ KEYED_REFUSALS = {
     503: "Service Unavailable",
 }
 INPUT_REFUSALS = {422: "Unprocessable Content"}
-BODY_REFUSALS = {413: "Content Too Large"}
-UPLOAD_REFUSALS = {415: "Unsupported Media Type"}
+BODY_REFUSALS = {413: "Content Too Large", 415: "Unsupported Media Type"}
+
+# How a key may be sent (PRODUCT.md §4): the OpenAPI document offers all three.
+SECURITY_SCHEMES = {
+    "ApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "The whole key: `X-API-Key: a2v2_<key id>_<secret>`.",
+    },
+    "Bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "a2v2_<key id>_<secret>",
+        "description": "The whole key: `Authorization: Bearer a2v2_<key id>_<secret>`.",
+    },
+    "KeyId": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "Two-header form: the key id alone, with X-API-Secret.",
+    },
+    "KeySecret": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Secret",
+        "description": "Two-header form: the secret, with the key id in X-API-Key.",
+    },
+}
+SECURITY = [{"ApiKey": []}, {"Bearer": []}, {"KeyId": [], "KeySecret": []}]
+JSON_TYPES = ("application/json",)
+
+
+class JsonParser(Parser):
+    """JSON bodies, strictly: `Content-Type: application/json` (or `…+json`), UTF-8, and no
+    NUL character in any string (PostgreSQL could not store it)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        content_type = request.content_type or ""
+        if content_type not in JSON_TYPES and not (
+            content_type.startswith("application/") and content_type.endswith("+json")
+        ):
+            raise ApiError(
+                415, "Send the body as JSON, with the header Content-Type: application/json."
+            )
+        charset = request.content_params.get("charset", "utf-8").lower()
+        if charset.replace("-", "") != "utf8":
+            raise ApiError(415, f"JSON bodies must be UTF-8, not {charset}.")
+        try:
+            data = json.loads(request.body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(400, "The request body is not UTF-8.") from None
+        except ValueError as error:
+            raise ApiError(400, f"The request body is not valid JSON: {error}.") from None
+        nul = paths_with_nul(data)
+        if nul:
+            raise ApiError(422, NUL_MESSAGE, {key: [NUL_MESSAGE] for key in nul})
+        return data
 
 
 class OpenApi(NinjaAPI):
@@ -109,6 +169,7 @@ class OpenApi(NinjaAPI):
         components.setdefault(
             "ErrorEnvelope", ErrorEnvelope.model_json_schema(ref_template="#/components/{model}")
         )
+        schema["components"]["securitySchemes"] = SECURITY_SCHEMES
         reference = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
@@ -120,8 +181,7 @@ class OpenApi(NinjaAPI):
                     refusals |= INPUT_REFUSALS
                 if body:
                     refusals |= BODY_REFUSALS
-                if "multipart/form-data" in body:
-                    refusals |= UPLOAD_REFUSALS
+                operation["security"] = SECURITY
                 responses = operation.setdefault("responses", {})
                 for status, description in refusals.items():
                     responses.setdefault(
@@ -135,8 +195,10 @@ api = OpenApi(
     version="1.0.0",
     description=(
         "Scoped API keys for an agent's CRM contacts and document extraction. "
-        "Send the key as `X-API-Key: <key>` or `Authorization: Bearer <key>`."
+        "Send the key as `X-API-Key: <key>` or `Authorization: Bearer <key>`, or the key id "
+        "in `X-API-Key` with the secret in `X-API-Secret`; never in the URL."
     ),
+    parser=JsonParser(),
     urls_namespace="open-api",
     docs_url="/docs",
     docs_decorator=docs_csp,
@@ -165,6 +227,9 @@ def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> Htt
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Ninja wraps whatever the body parser raises in a 400: keep JsonParser's own answer.
+    if isinstance(exc.__cause__, ApiError):
+        return _api_error(request, exc.__cause__)
     message = str(exc) if exc.status_code != 400 else "The request body is not valid JSON."
     return error_response(exc.status_code, message)
 
@@ -177,6 +242,14 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(PermissionDenied)
 def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     return error_response(403, str(exc) or None)
+
+
+@api.exception_handler(SuspiciousOperation)
+@api.exception_handler(MultiPartParserError)
+def _unreadable_request(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE (413), broken multipart or too many fields
+    (400): raised by Django while ninja reads the request."""
+    return request_error_response(exc) or error_response(400)
 
 
 @api.exception_handler(DatabaseError)

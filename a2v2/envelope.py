@@ -53,7 +53,10 @@ def error_response(
         "message": message or STATUS_MESSAGES.get(status, "Request failed."),
         "errors": errors or {},
     }
-    return JsonResponse(body, status=status)
+    response = JsonResponse(body, status=status)
+    # Answers made before CommonMiddleware runs would otherwise go out chunked.
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 def ok(data: Any, message: str = "OK", **extra: Any) -> dict[str, Any]:

@@ -192,7 +192,12 @@ EXTRACTION_MAX_ATTEMPTS = env.int("EXTRACTION_MAX_ATTEMPTS", default=3)
 # Run each job in a child process killed at the time limit (costs ~1 s of start-up a job).
 EXTRACTION_ISOLATE = env.bool("EXTRACTION_ISOLATE", default=True)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads spool to a temporary file
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # non-file request bodies
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # non-file request bodies (413 above it)
+# The Open API's own caps on a request's URL and headers (414 and 431 in the envelope).
+# gunicorn's limits (a2v2/gunicorn_conf.py) sit above these so that the app answers.
+OPEN_API_MAX_URL_BYTES = env.int("OPEN_API_MAX_URL_BYTES", default=8192)
+OPEN_API_MAX_HEADER_BYTES = env.int("OPEN_API_MAX_HEADER_BYTES", default=8192)
+OPEN_API_MAX_HEADERS_BYTES = env.int("OPEN_API_MAX_HEADERS_BYTES", default=32768)
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
@@ -331,6 +336,9 @@ if TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^v1/open/health$"]
 
+# Every handler scrubs credentials (keys, secrets, key-bearing query strings and headers)
+# from what it writes: a2v2/logging.py. gunicorn's own logs get the same filter from
+# a2v2/gunicorn_conf.py.
 # Monitoring (a2v2/monitoring.py, a2v2/metrics.py; docs/deploy.md "Monitoring"). Health's
 # details (queue, workers, version) and /metrics are shown only to a client address in
 # MONITORING_ALLOWED_IPS or a request with "Authorization: Bearer <MONITORING_TOKEN>";
@@ -353,11 +361,15 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "a2v2.logs.JsonFormatter"},
     },
-    "filters": {"skip_unavailable": {"()": "a2v2.outage.SkipUnavailableResponses"}},
+    "filters": {
+        "skip_unavailable": {"()": "a2v2.outage.SkipUnavailableResponses"},
+        "redact_secrets": {"()": "a2v2.logging.RedactSecrets"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -367,5 +379,7 @@ LOGGING = {
         "django.request": {"level": "ERROR", "filters": ["skip_unavailable"]},
         # django-axes says INFO on every sign-in; failures and lockouts are WARNING.
         "axes": {"level": "WARNING"},
+        # runserver's request lines: through the scrubbing handler, not Django's own.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.utils import timezone
 
 from apikeys.models import (
     ALL_PERMISSIONS,
+    EXPIRY_HELP,
     GRACE_PERIODS,
     ApiKey,
     Area,
+    check_expiry_day,
+    check_rate_limits,
+    end_of_day,
+    expiry_day,
     normalize_allowlist,
     validate_ip_allowlist,
 )
@@ -88,7 +93,7 @@ class KeyPermissionsForm(forms.Form):
         label="Expiry date",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        help_text="Optional. The key stops working at the end of this day.",
+        help_text=f"Optional. {EXPIRY_HELP}",
     )
 
     def __init__(self, *args: Any, current_expiry: date | None = None, **kwargs: Any) -> None:
@@ -102,9 +107,17 @@ class KeyPermissionsForm(forms.Form):
 
     def clean_expires_on(self) -> date | None:
         value: date | None = self.cleaned_data["expires_on"]
-        if value and value != self.current_expiry and value <= timezone.localdate():
-            raise forms.ValidationError("Choose a date in the future.")
+        if value and value != self.current_expiry:
+            check_expiry_day(value)
         return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            check_rate_limits(data.get("rate_limit_per_minute"), data.get("rate_limit_per_hour"))
+        except ValidationError as error:
+            self.add_error(None, error)
+        return data
 
     def permission_groups(self) -> list[PermissionGroup]:
         return [
@@ -135,7 +148,7 @@ class ApiKeyForm(KeyBasicsForm, KeyPermissionsForm):
     """Edit: both steps' fields in one form, for an existing key."""
 
     def __init__(self, data: Any = None, *, key: ApiKey) -> None:
-        expiry = timezone.localdate(key.expires_at) if key.expires_at else None
+        expiry = expiry_day(key.expires_at) if key.expires_at else None
         initial = {
             "name": key.name,
             "description": key.description,
@@ -174,7 +187,3 @@ class RotateForm(forms.Form):
         initial="1h",
         widget=forms.RadioSelect,
     )
-
-
-def end_of_day(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.max.replace(microsecond=0)))

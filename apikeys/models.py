@@ -6,7 +6,7 @@ import contextlib
 import ipaddress
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -72,15 +72,57 @@ GRACE_PERIODS = {
 }
 IDLE_AFTER = timedelta(days=90)
 EXPIRES_SOON = timedelta(days=14)
+# Expiry dates are days in this zone: workspaces have no time zone of their own (yet).
+EXPIRY_ZONE = UTC
+EXPIRY_HELP = "The key works until the end of this day (23:59:59 UTC); today is allowed."
+
+
+def end_of_day(day: date) -> datetime:
+    """The one expiry rule, for the UI and `manage.py apikey` alike: a key given an
+    expiry date works through the end of that day, in EXPIRY_ZONE."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=EXPIRY_ZONE)
+
+
+def expiry_day(moment: datetime) -> date:
+    return moment.astimezone(EXPIRY_ZONE).date()
+
+
+def check_expiry_day(day: date) -> None:
+    """Today or later (today in EXPIRY_ZONE)."""
+    if day < expiry_day(timezone.now()):
+        raise ValidationError("Choose today or a later date; the date is in UTC.")
+
+
+def check_rate_limits(per_minute: int | None, per_hour: int | None) -> None:
+    """A per-minute limit above the per-hour limit could never be reached: refuse it."""
+    if per_minute is not None and per_hour is not None and per_minute > per_hour:
+        raise ValidationError(
+            {
+                "rate_limit_per_minute": (
+                    f"The per-minute limit ({per_minute:,}) cannot be higher than the "
+                    f"per-hour limit ({per_hour:,})."
+                )
+            }
+        )
 
 
 def validate_ip_allowlist(value: str) -> None:
-    try:
-        parse_networks(split_allowlist(value))
-    except ValueError as error:
-        raise ValidationError(
-            f"{error}. Use addresses such as 192.168.1.1 or CIDRs such as 10.0.0.0/8."
-        ) from None
+    """Names every bad entry, not just the first."""
+    bad = []
+    for entry in split_allowlist(value):
+        try:
+            parse_networks([entry])
+        except ValueError:
+            bad.append(repr(entry))
+    if not bad:
+        return
+    if len(bad) == 1:
+        problem = f"{bad[0]} is not an IP address or CIDR range"
+    else:
+        problem = f"{', '.join(bad[:-1])} and {bad[-1]} are not IP addresses or CIDR ranges"
+    raise ValidationError(
+        f"{problem}. Use addresses such as 192.168.1.1 or CIDRs such as 10.0.0.0/8."
+    )
 
 
 def split_allowlist(value: str) -> list[str]:
@@ -158,6 +200,9 @@ class ApiKey(models.Model):
     rotated_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    # When the key (with its right secret) was first sent in a URL since it was issued or
+    # last rotated: it may sit in a proxy's logs, so the list asks for a rotation.
+    exposed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -216,6 +261,7 @@ class ApiKey(models.Model):
             locked.previous_secret_hash = old_hash if grace_end > now else ""
             locked.previous_secret_expires_at = grace_end if grace_end > now else None
             locked.rotated_at = now
+            locked.exposed_at = None
             locked.save()
         self.refresh_from_db()
         return full_key
@@ -303,6 +349,7 @@ class ApiKey(models.Model):
         )
 
     def clean(self) -> None:
+        check_rate_limits(self.rate_limit_per_minute, self.rate_limit_per_hour)
         if self.ip_allowlist:
             with contextlib.suppress(ValueError):  # the field validator reports it
                 self.ip_allowlist = normalize_allowlist(self.ip_allowlist)
@@ -326,6 +373,22 @@ class ApiKey(models.Model):
             request=request,
             actor=actor,
             status=status,
+        )
+
+    def mark_exposed(self, request: HttpRequest) -> None:
+        """The key came in a URL: flag it for rotation (once until then) and say so in the
+        audit trail. Not revoked: the owner rotates it when the integration is ready."""
+        now = timezone.now()
+        if not ApiKey.objects.filter(pk=self.pk, exposed_at__isnull=True).update(exposed_at=now):
+            return
+        self.exposed_at = now
+        self.record(
+            AuditAction.READ,
+            f'API key "{self.name}" was sent in a URL query string and refused; '
+            "proxies and browsers may have logged it. Rotate it.",
+            request=request,
+            actor=f'API key "{self.name}"',
+            status=AuditStatus.FAILURE,
         )
 
     def record_use(self, address: IPAddress | None) -> None:

@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from redis.exceptions import RedisError
 
 from a2v2.http import client_ip
-from apikeys import crypto, keyformat, ratelimit
+from apikeys import crypto, exposure, keyformat, ratelimit
 from apikeys.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -240,6 +240,8 @@ def authenticate(request: HttpRequest) -> ApiKey:
     except Refusal as refusal:
         if refusal.status == 401:
             _count_client_failure(client)
+        if refusal.status == 400:  # a key in the URL: flag it for rotation if it is real
+            exposure.report_key_in_url(request, client)
         raise
     key = ApiKey.objects.find(presented.key_id)
     if not secret_matches(key, presented, client):

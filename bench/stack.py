@@ -196,7 +196,8 @@ class Stack:
         return open(self.folder / f"{name}.log", "ab")
 
     def start_web(self) -> None:
-        command = [GUNICORN, "a2v2.wsgi", "--bind", f"127.0.0.1:{self.port}"]
+        command = [GUNICORN, "a2v2.wsgi", "--config", "python:a2v2.gunicorn_conf"]
+        command += ["--bind", f"127.0.0.1:{self.port}"]
         command += ["--workers", str(self.web_workers), "--log-level", "warning"]
         command += ["--graceful-timeout", "5", "--timeout", "60"]
         out = self._output("web")

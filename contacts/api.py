@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field
 from a2v2.api import ErrorEnvelope
 from a2v2.envelope import ApiError, ok
 from a2v2.http import ApiRequest
-from a2v2.uploads import refuse_bodies_over, too_large_message
+from a2v2.uploads import refuse_bodies_over, refuse_nul_in_file_name, too_large_message
 from accounts.models import AuditAction
 from apikeys.models import Action, Area
 from apikeys.permissions import requires
@@ -595,6 +595,7 @@ def upload_contact_file(
     limit = settings.CONTACT_FILE_MAX_BYTES
     if file.size is None or file.size > limit:
         raise ApiError(413, too_large_message(limit))
+    refuse_nul_in_file_name(file)
     try:
         kind = filetypes.check(file)
     except filetypes.UnsupportedFile as error:

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from contacts.models import Contact, CustomField, FieldType, Gender, Stage, Status
-from contacts.validation import ContactRules
+from contacts.validation import EMAIL_OR_MOBILE, ContactRules
 
 FORM_FIELDS = {
     "externalReferenceId": "external_reference_id",
@@ -73,6 +73,7 @@ class ContactForm(forms.Form):
             key: data.get(f"cf_{key}") or "" for key in self.rules.custom_fields
         }
         cleaned = self.rules.clean({**given, "source": "form"}, from_text=True)
+        shown: set[str] = set()  # "Give at least an email or a mobile number." once, not per field
         for name, messages in cleaned.errors.items():
             target = FORM_FIELDS.get(name) or (
                 f"cf_{name.removeprefix('customFields.')}"
@@ -80,12 +81,19 @@ class ContactForm(forms.Form):
                 else None
             )
             for message in messages:
+                if message in shown:
+                    continue
+                shown.add(message)
                 if target in self.fields and target not in self.errors:
                     self.add_error(target, message)
                 elif target not in self.fields:
                     self.add_error(None, message)
         self.values = cleaned.values
         return data
+
+    @property
+    def needs_email_or_mobile(self) -> bool:
+        return EMAIL_OR_MOBILE in self.errors.get("email", [])
 
     @staticmethod
     def initial_for(contact: Contact) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -286,8 +287,11 @@ def contact_import_confirm(request: AuthenticatedHttpRequest, agent_id: str) -> 
         return redirect("contact-import", agent_id=access.agent.public_id)
     default_storage.delete(path)
     skipped = len(checked.bad)
-    note = f" {skipped} rows with problems were skipped." if skipped else ""
-    messages.success(request, f"Imported {imported} contacts.{note}")
+    note = ""
+    if skipped:
+        rows = "row with problems was" if skipped == 1 else "rows with problems were"
+        note = f" {skipped} {rows} skipped."
+    messages.success(request, f"Imported {imported} contact{pluralize(imported)}.{note}")
     return redirect("contacts", agent_id=access.agent.public_id)
 
 
@@ -297,7 +301,7 @@ def _record_import(request: AuthenticatedHttpRequest, access: AgentAccess, count
     AuditEvent.record(
         action=AuditAction.CREATE,
         resource="Contacts",
-        description=f"Imported {count} contacts from a CSV file",
+        description=f"Imported {count} contact{pluralize(count)} from a CSV file",
         organization=access.agent.organization,
         agent=access.agent,
         request=request,

@@ -13,9 +13,11 @@ from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 
+from a2v2.api import JsonParser
 from a2v2.envelope import ApiError, ok
 from a2v2.http import ApiRequest
-from a2v2.uploads import refuse_bodies_over, too_large_message
+from a2v2.lib.text import NUL_MESSAGE, paths_with_nul
+from a2v2.uploads import refuse_bodies_over, refuse_nul_in_file_name, too_large_message
 from accounts.models import AuditAction
 from apikeys.models import Action, Area, Permission
 from apikeys.permissions import requires
@@ -132,6 +134,8 @@ def parse_schema(raw: str | None) -> list[dict[str, str]]:
         ) from None
     if not isinstance(schema, list) or len(schema) > 50:
         raise ApiError(422, errors={"schema": ["Must be a JSON list of at most 50 fields."]})
+    if nul := paths_with_nul(schema, "schema"):
+        raise ApiError(422, NUL_MESSAGE, {path: [NUL_MESSAGE] for path in nul})
     cleaned = []
     for index, item in enumerate(schema):
         name = item.get("name") if isinstance(item, dict) else None
@@ -187,6 +191,7 @@ def create_document(
     limit = settings.EXTRACTION_LIMITS["max_bytes"]
     if file.size > limit:
         raise ApiError(413, too_large_message(limit))
+    refuse_nul_in_file_name(file)
     fields = parse_schema(field_schema)
     data = file.read()
     if not data:
@@ -318,12 +323,20 @@ class ContactOverrides(Schema):
     externalReferenceId: str | None = None
 
 
+def _empty_form(request: ApiRequest) -> bool:
+    """A form with no field at all (what some clients send for a bare POST) is no body."""
+    forms = ("multipart/form-data", "application/x-www-form-urlencoded")
+    return request.content_type in forms and not request.POST and not request.FILES
+
+
 def overrides_of(request: ApiRequest) -> ContactOverrides:
-    """The optional JSON body: an empty body means "use what was extracted"."""
-    if request.content_type != "application/json" or not request.body.strip():
+    """The optional JSON body: an empty body means "use what was extracted". A body is
+    held to the rules of every JSON body (JsonParser: 415, 400, NUL 422)."""
+    if not request.body.strip() or _empty_form(request):
         return ContactOverrides()
+    data = JsonParser().parse_body(request)
     try:
-        return ContactOverrides.model_validate(json.loads(request.body))
+        return ContactOverrides.model_validate(data)
     except ValueError as error:
         raise ApiError(422, "The body must be a JSON object of contact fields.") from error
 
@@ -341,12 +354,13 @@ def overrides_of(request: ApiRequest) -> ContactOverrides:
     },
 )
 def contact_from_document(request: ApiRequest, agent_id: str, document_id: str) -> Status:
+    overrides = overrides_of(request)  # the body first, as ninja does for declared bodies
     document = get_document(request, document_id)
     if document.status != JobStatus.SUCCEEDED:
         raise ApiError(
             409, "The extraction has not succeeded; there is nothing to make a contact of."
         )
-    created, contact = contact_of(request, document, overrides_of(request))
+    created, contact = contact_of(request, document, overrides)
     message = (
         "Contact created." if created else "A contact with this email or phone already exists."
     )

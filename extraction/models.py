@@ -123,6 +123,11 @@ class Document(models.Model):
         return f"{self.original_name} ({self.public_id})"
 
     @property
+    def in_progress(self) -> bool:
+        """Queued or processing: the pages poll until it ends."""
+        return self.status in (Status.QUEUED, Status.PROCESSING)
+
+    @property
     def lease_expired(self) -> bool:
         return self.lease_expires_at is not None and self.lease_expires_at < timezone.now()
 

@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from a2v2.http import AuthenticatedHttpRequest
 from a2v2.uploads import too_large_message
@@ -34,7 +34,14 @@ def document_list(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRespo
     access = agent_access(request, agent_id)
     documents = Document.objects.for_agent(access.agent).defer("result")
     page = Paginator(documents, 25).get_page(request.GET.get("page"))
-    context = {"access": access, "section": "documents", "page": page, "doc_types": DocType.choices}
+    context = {
+        "access": access,
+        "section": "documents",
+        "page": page,
+        "doc_types": DocType.choices,
+        # The table polls itself while a job on this page is queued or processing.
+        "polling": any(document.in_progress for document in page.object_list),
+    }
     template = (
         "extraction/document_list.html#table" if request.htmx else "extraction/document_list.html"
     )
@@ -90,6 +97,8 @@ def document_detail(
 ) -> HttpResponse:
     access = agent_access(request, agent_id)
     document = _document(access, document_id)
+    if request.htmx and request.GET.get("poll"):
+        return _document_status(request, access, document)
     pages = (document.result or {}).get("pages", [])
     context = {
         "access": access,
@@ -100,6 +109,19 @@ def document_detail(
         "is_pdf": document.media_type == "application/pdf",
     }
     return render(request, "extraction/document_detail.html", context)
+
+
+def _document_status(
+    request: AuthenticatedHttpRequest, access: AgentAccess, document: Document
+) -> HttpResponse:
+    """The document page polls this while its job runs; once it has ended, the page reloads
+    itself (HX-Refresh) to show the text and fields, and polling stops."""
+    context = {"access": access, "document": document}
+    response = render(request, "extraction/document_detail.html#status", context)
+    if not document.in_progress:
+        response["HX-Refresh"] = "true"
+    response["Vary"] = "HX-Request"
+    return response
 
 
 @login_required
@@ -126,13 +148,17 @@ def document_preview(
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def document_delete(
     request: AuthenticatedHttpRequest, agent_id: str, document_id: str
 ) -> HttpResponse:
+    """GET asks (the same confirmation page as a contact's), POST deletes."""
     access = agent_access(request, agent_id, manage=True)
     document = _document(access, document_id)
-    document.record(AuditAction.DELETE, "Deleted a document and its results", request=request)
-    document.delete()
-    messages.success(request, "Document deleted.")
-    return redirect("documents", agent_id=agent_id)
+    if request.method == "POST":
+        document.record(AuditAction.DELETE, "Deleted a document and its results", request=request)
+        document.delete()
+        messages.success(request, "Document deleted.")
+        return redirect("documents", agent_id=agent_id)
+    context = {"access": access, "section": "documents", "document": document}
+    return render(request, "extraction/document_delete.html", context)

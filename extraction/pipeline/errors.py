@@ -53,6 +53,14 @@ class Corrupt(ExtractionError):
     code = "corrupt"
     http_status = 422
 
+    @classmethod
+    def because(cls, summary: str, cause: BaseException) -> Corrupt:
+        """`summary`, then the library's own words as a second sentence: "The PDF is damaged
+        and cannot be opened. Failed to load document (PDFium: Data format error)." — never
+        nested in parentheses or ending in a doubled full stop."""
+        detail = str(cause).strip().rstrip(".")
+        return cls(f"{summary}. {detail[:1].upper()}{detail[1:]}." if detail else f"{summary}.")
+
 
 class Empty(ExtractionError):
     """The file is empty."""

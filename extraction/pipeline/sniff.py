@@ -92,7 +92,7 @@ def check_zip(data: bytes) -> zipfile.ZipFile:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise Corrupt(f"The file is a damaged ZIP/Office container: {exc}.") from exc
+        raise Corrupt.because("The file is a damaged ZIP/Office container", exc) from exc
     total = sum(i.file_size for i in infos)
     if total > _ZIP_MAX_TOTAL or total > _ZIP_MAX_RATIO * max(len(data), 1024 * 1024):
         raise DecompressionBomb(

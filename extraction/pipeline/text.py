@@ -108,7 +108,7 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
     except UnidentifiedImageError as exc:
         raise Corrupt("The image cannot be decoded.") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise Corrupt(f"The image is damaged: {exc}") from exc
+        raise Corrupt.because("The image is damaged", exc) from exc
 
 
 def image_pages(
@@ -141,7 +141,7 @@ def image_pages(
         except ExtractionError:
             raise
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise Corrupt(f"The image is damaged: {exc}") from exc
+            raise Corrupt.because("The image is damaged", exc) from exc
         if frame.mode not in ("RGB", "L"):
             frame = frame.convert("RGB")
         lines = ocr_image(frame, deadline, ocr_engine)
@@ -161,7 +161,7 @@ def _open_pdf(data: bytes):
         code = getattr(exc, "err_code", None)
         if code in (pdfium.raw.FPDF_ERR_PASSWORD, pdfium.raw.FPDF_ERR_SECURITY):
             raise Encrypted("The PDF is password protected.") from exc
-        raise Corrupt(f"The PDF is damaged and cannot be opened ({exc}).") from exc
+        raise Corrupt.because("The PDF is damaged and cannot be opened", exc) from exc
 
 
 def _pdf_text_lines(textpage, page_height: float) -> list[Line]:
@@ -402,7 +402,7 @@ def docx_pages(data: bytes, limits: Limits) -> list[Page]:
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises KeyError/ValueError/lxml errors on bad parts
-        raise Corrupt(f"The DOCX file is damaged ({exc}).") from exc
+        raise Corrupt.because("The DOCX file is damaged", exc) from exc
     lines: list[Line] = []
     body = document.element.body
     for child in body.iterchildren():

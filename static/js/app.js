@@ -20,3 +20,13 @@ function dismissLater(toast) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("#toasts .toast").forEach(dismissLater);
 });
+
+// An inline error goes away as soon as the value it was about is changed: the server checks
+// again on the next submit, and a stale message next to a corrected value only confuses.
+document.addEventListener("input", (event) => {
+  const field = event.target.closest(".field.has-error");
+  if (!field) return;
+  field.classList.remove("has-error");
+  field.querySelectorAll(".errorlist").forEach((list) => list.remove());
+  field.querySelectorAll("[aria-invalid]").forEach((input) => input.removeAttribute("aria-invalid"));
+});

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from accounts.models import Agent, AuditAction, AuditEvent
+from apikeys.forms import KeyPermissionsForm
 from apikeys.models import ApiKey
 from tests.factories import make_key
 
@@ -50,7 +53,7 @@ def test_create_prints_a_working_key_once(client: Client, agent_a: Agent) -> Non
         (["--ip", "300.1.1.1"], "not an IP address"),
         (["--per-minute", "0"], "rate_limit_per_minute"),
         (["--per-hour", "10001"], "rate_limit_per_hour"),
-        (["--expires", "2001-01-01"], "future"),
+        (["--expires", "2001-01-01"], "today or a later date"),
         (["--expires", "soon"], "not a date"),
     ],
 )
@@ -171,3 +174,40 @@ def test_prune_deletes_contact_imports_previewed_but_never_confirmed(agent_a: Ag
 def test_prune_refuses_a_zero_import_window() -> None:
     with pytest.raises(CommandError, match="--import-hours"):
         call_command("prune", "--import-hours", "0", stdout=StringIO())
+
+
+def test_create_with_an_expiry_date_works_to_the_end_of_that_day_in_utc(agent_a: Agent) -> None:
+    created = run(
+        "create", "--agent", agent_a.public_id, "--name", "CLI", "--expires", "2027-06-30"
+    )
+    assert created["expiresAt"] == "2027-06-30T23:59:59+00:00"
+
+
+def test_create_accepts_today_as_the_expiry_date(agent_a: Agent) -> None:
+    today = timezone.now().astimezone(UTC).date()
+    created = run("create", "--agent", agent_a.public_id, "--name", "CLI", "--expires", str(today))
+    assert created["expiresAt"] == f"{today}T23:59:59+00:00"
+
+
+def test_the_ui_and_the_cli_give_the_same_expiry_for_the_same_date(agent_a: Agent) -> None:
+    created = run(
+        "create", "--agent", agent_a.public_id, "--name", "CLI", "--expires", "2027-06-30"
+    )
+    form = KeyPermissionsForm({"rate_limit_per_minute": 60, "rate_limit_per_hour": 1000,
+                               "expires_on": "2027-06-30"})  # fmt: skip
+    assert form.is_valid(), form.errors
+    assert form.key_fields()["expires_at"].isoformat() == created["expiresAt"]
+
+
+def test_create_refuses_a_per_minute_limit_above_the_per_hour_limit(agent_a: Agent) -> None:
+    with pytest.raises(CommandError, match=r"per-minute limit \(500\) cannot be higher"):
+        run("create", "--agent", agent_a.public_id, "--name", "CLI",
+            "--per-minute", "500", "--per-hour", "100")  # fmt: skip
+    assert not ApiKey.objects.exists()
+
+
+def test_create_help_explains_the_expiry_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        call_command("apikey", "create", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "end of this day (23:59:59 UTC); today is allowed" in text

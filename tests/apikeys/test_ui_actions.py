@@ -199,7 +199,7 @@ def test_edit_saves_and_says_api_key_updated_successfully(
         ("ip_allowlist", "999.1.1.1", "is not an IP address or CIDR range"),
         ("rate_limit_per_minute", "1001", "less than or equal to 1000"),
         ("rate_limit_per_hour", "0", "greater than or equal to 1"),
-        ("expires_on", "2001-01-01", "Choose a date in the future."),
+        ("expires_on", "2001-01-01", "Choose today or a later date"),
     ],
 )
 def test_edit_uses_the_same_validation(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
+from freezegun import freeze_time
 
 from accounts.models import Agent, AuditAction, AuditEvent, User
 from apikeys.models import ApiKey
@@ -165,7 +166,7 @@ def test_back_returns_to_step_1_with_its_values_and_keeps_step_2_choices(
         ("rate_limit_per_hour", "0", "greater than or equal to 1"),
         ("rate_limit_per_hour", "10001", "less than or equal to 10000"),
         ("rate_limit_per_minute", "", "This field is required."),
-        ("expires_on", "2020-01-01", "Choose a date in the future."),
+        ("expires_on", "2020-01-01", "Choose today or a later date"),
         ("expires_on", "today", "Enter a valid date."),
     ],
 )
@@ -189,10 +190,49 @@ def test_step_2_errors_show_inline_with_422_and_keep_the_choices(
     assert not ApiKey.objects.exists()
 
 
-def test_today_is_not_a_future_expiry(owner_client: Client, agent_a: Agent) -> None:
-    today = timezone.localdate().isoformat()
-    response = owner_client.post(new_url(agent_a), step_2_data(expires_on=today))
+# The clock jumps hours ahead; the sign-in's sudo confirmation must still hold.
+@override_settings(SUDO_MODE_MINUTES=48 * 60)
+def test_today_is_a_valid_expiry_and_the_key_works_to_the_end_of_the_day_in_utc(
+    owner_client: Client, agent_a: Agent
+) -> None:
+    today = timezone.now().astimezone(UTC).date()
+    with freeze_time(datetime.combine(today, time(23, 30), tzinfo=UTC)):
+        response = owner_client.post(new_url(agent_a), step_2_data(expires_on=str(today)))
+    assert response.status_code == 200
+    key = ApiKey.objects.get()
+    assert key.expires_at == datetime.combine(today, time(23, 59, 59), tzinfo=UTC)
+
+
+# The clock jumps hours ahead; the sign-in's sudo confirmation must still hold.
+@override_settings(SUDO_MODE_MINUTES=48 * 60)
+def test_yesterday_in_utc_is_refused_as_an_expiry(owner_client: Client, agent_a: Agent) -> None:
+    today = timezone.now().astimezone(UTC).date()
+    with freeze_time(datetime.combine(today + timedelta(days=1), time(0, 30), tzinfo=UTC)):
+        response = owner_client.post(new_url(agent_a), step_2_data(expires_on=str(today)))
     assert response.status_code == 422
+    assert "Choose today or a later date" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
+def test_the_expiry_field_says_end_of_day_in_utc(owner_client: Client, agent_a: Agent) -> None:
+    response = owner_client.post(new_url(agent_a), step_2_data(action="next"), headers=HTMX)
+    assert "end of this day (23:59:59 UTC)" in response.content.decode()
+
+
+def test_a_per_minute_limit_above_the_per_hour_limit_is_refused(
+    owner_client: Client, agent_a: Agent
+) -> None:
+    response = owner_client.post(
+        new_url(agent_a),
+        step_2_data(rate_limit_per_minute="500", rate_limit_per_hour="100"),
+        headers=HTMX,
+    )
+    assert response.status_code == 422
+    assert (
+        "The per-minute limit (500) cannot be higher than the per-hour limit (100)."
+        in response.content.decode()
+    )
+    assert not ApiKey.objects.exists()
 
 
 def test_tampered_step_1_values_are_checked_again_on_give_access(
@@ -217,9 +257,10 @@ def test_give_access_creates_the_key_and_shows_it_once_in_the_body(
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "API key created successfully." in html
+    # Said once, in the dialog's banner: no toast on top of it.
+    assert html.count("API key created successfully.") == 1
     assert ">Copy API Key</button>" in html
-    assert '"showToast": {"message": "API key created successfully."}' in response["HX-Trigger"]
+    assert "showToast" not in response.get("HX-Trigger", "")
     key = ApiKey.objects.get()
     (full_key,) = set(FULL_KEY.findall(html))
     assert full_key.startswith(f"a2v2_{key.key_id}_")
@@ -269,14 +310,15 @@ def test_the_key_is_never_cached_nor_put_in_a_cookie_message_or_log(
     assert "API key created successfully." not in later.content.decode()  # already shown
 
 
-def test_without_htmx_give_access_renders_the_key_page_with_a_toast(
+def test_without_htmx_give_access_renders_the_key_page_with_the_message_once(
     owner_client: Client, agent_a: Agent
 ) -> None:
     response = owner_client.post(new_url(agent_a), step_2_data())
 
     html = response.content.decode()
     assert '<dialog id="modal" class="modal" aria-labelledby="modal-title" open>' in html
-    assert 'class="toast toast-success" role="status">API key created successfully.</div>' in html
+    assert html.count("API key created successfully.") == 1
+    assert "toast-success" not in html
     assert FULL_KEY.search(html)
 
 
@@ -302,3 +344,14 @@ def test_show_once_mode_says_the_key_will_not_be_shown_again(
     assert FULL_KEY.search(html)
     assert "It will not be shown again." in html
     assert ApiKey.objects.get().encrypted_key == ""
+
+
+def test_the_ip_error_names_every_bad_entry(owner_client: Client, agent_a: Agent) -> None:
+    response = owner_client.post(
+        new_url(agent_a),
+        step_2_data(ip_allowlist="10.0.0.1, 999.1.1.1, abc, ::1, 1.2.3.4/99", action="next"),
+        headers=HTMX,
+    )
+    assert response.status_code == 422
+    html = response.content.decode().replace("&#x27;", "'")
+    assert "'999.1.1.1', 'abc' and '1.2.3.4/99' are not IP addresses or CIDR ranges" in html

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -24,6 +25,14 @@ IPHONE = (
 ANDROID = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0 Mobile Safari/537.36"
+)
+IPAD = (
+    "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+ANDROID_TABLET = (
+    "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
 )
 DESKTOP = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -156,7 +165,7 @@ def test_the_list_shows_columns_badges_and_flags(owner: User, agent_a: Agent) ->
     html = client_for(owner).get(url_for("api-permissions", agent_a)).content.decode()
 
     for column in ("Name", "Access", "Created", "Last used", "Expires"):
-        assert f'<th scope="col">{column}</th>' in html
+        assert re.search(rf'<th scope="col" class="col-[a-z]+">{column}</th>', html), column
     assert 'title="Contact Access: Read">Contacts</span>' in html
     assert 'title="Document Extraction Access: Create">Documents</span>' in html
     assert ">No access</span>" in html
@@ -165,7 +174,7 @@ def test_the_list_shows_columns_badges_and_flags(owner: User, agent_a: Agent) ->
     assert ">Idle 90+ days</span>" in html
     assert ">Expired</span>" in html
     assert ">3\xa0months ago</time>" in html  # last used
-    assert ">Copy API Key</button>" in html
+    assert ">Copy API Key</span></button>" in html
     for action in ("Edit", "Rotate", "Delete"):
         assert f'aria-label="{action} Both areas" title="{action}"' in html
     assert "No API keys yet." not in html
@@ -181,6 +190,14 @@ def test_a_phone_user_agent_gets_the_desktop_only_notice(owner: User, agent_a: A
         assert "API Permissions is available on desktop only." in html
         assert "Add API Key" not in html
         assert 'id="modal"' not in html
+
+
+def test_a_tablet_gets_the_page_not_the_desktop_only_notice(owner: User, agent_a: Agent) -> None:
+    for agent in (IPAD, ANDROID_TABLET):
+        response = client_for(owner).get(url_for("api-permissions", agent_a), user_agent=agent)
+        html = response.content.decode()
+        assert "Add API Key" in html, agent
+        assert 'id="modal"' in html
 
 
 def test_sec_ch_ua_mobile_gets_the_desktop_only_notice_for_actions_too(

@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
+from freezegun import freeze_time
 
 from accounts.models import Agent
 from apikeys import crypto, keyformat
@@ -213,9 +214,13 @@ def test_rate_limit_per_minute_answers_429_with_headers(client: Client, agent_a:
 
 
 def test_rate_limit_per_hour_applies_too(client: Client, agent_a: Agent) -> None:
-    _, full = make_key(agent_a, rate_limit_per_minute=100, rate_limit_per_hour=2)
-    statuses = [get_me(client, x_api_key=full).status_code for _ in range(3)]
-    assert statuses == [200, 200, 429]
+    _, full = make_key(agent_a, rate_limit_per_minute=2, rate_limit_per_hour=3)
+    with freeze_time("2030-01-01 10:00:05") as clock:
+        first_minute = [get_me(client, x_api_key=full).status_code for _ in range(2)]
+        clock.tick(60)
+        next_minute = [get_me(client, x_api_key=full).status_code for _ in range(2)]
+    assert first_minute == [200, 200]
+    assert next_minute == [200, 429]  # room left this minute, none this hour
 
 
 def test_rate_limits_are_per_key(client: Client, agent_a: Agent) -> None:

@@ -225,11 +225,29 @@ def test_csv_import_previews_then_imports_the_good_rows(owner: User, agent_a: Ag
     assert not Contact.objects.exists()
     token = re.search(r'name="token" value="([0-9a-f]{32})"', text).group(1)
     done = client.post(page("contact-import-confirm", agent_a), {"token": token}, follow=True)
-    assert "Imported 2 contacts. 1 rows with problems were skipped." in html(done)
+    assert "Imported 2 contacts. 1 row with problems was skipped." in html(done)
     assert set(Contact.objects.values_list("name", flat=True)) == {"Ann", "Cy"}
     assert AuditEvent.objects.filter(description="Imported 2 contacts from a CSV file").exists()
     again = client.post(page("contact-import-confirm", agent_a), {"token": token}, follow=True)
     assert "expired" in html(again) and Contact.objects.count() == 2
+
+
+def test_a_missing_email_and_mobile_is_said_once(owner: User, agent_a: Agent) -> None:
+    response = client_for(owner).post(page("contact-add", agent_a), {"name": "Ann"})
+    assert response.status_code == 422
+    assert html(response).count("Give at least an email or a mobile number.") == 1
+
+
+def test_importing_one_contact_says_so_in_the_singular(owner: User, agent_a: Agent) -> None:
+    client = client_for(owner)
+    preview = client.post(
+        page("contact-import", agent_a),
+        {"file": SimpleUploadedFile("one.csv", b"Name,Email\nAnn,ann@x.com\n")},
+    )
+    token = re.search(r'name="token" value="([0-9a-f]{32})"', html(preview)).group(1)
+    done = client.post(page("contact-import-confirm", agent_a), {"token": token}, follow=True)
+    assert "Imported 1 contact." in html(done)
+    assert AuditEvent.objects.filter(description="Imported 1 contact from a CSV file").exists()
 
 
 def test_an_unusable_csv_is_refused_on_the_form(owner: User, agent_a: Agent) -> None:

@@ -145,3 +145,89 @@ def exercise(case, fuzz_key) -> None:  # type: ignore[no-untyped-def]
         needs_more = case.method.upper() != "GET" or "document-extraction" in case.path
         if needs_more and response.status_code not in (400, 401, 404, 405, 413, 415, 422, 429):
             assert response.status_code == 403, (case.method, case.path, response.status_code)
+
+
+# --- oversized and malformed bodies on every operation that takes one ------------------------
+
+SMALL_LIMIT = 64 * 1024  # DATA_UPLOAD_MAX_MEMORY_SIZE and upload caps, lowered for speed
+
+
+def hostile_bodies(media_types: list[str]) -> list[tuple[str, str, bytes, int]]:
+    """(label, Content-Type, raw body, expected status) for an operation's body."""
+    if "multipart/form-data" in media_types:
+        fields = "".join(
+            f'--b\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nv\r\n' for i in range(1100)
+        )
+        file_part = '--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n'
+        oversized = (file_part + "a" * (SMALL_LIMIT + 80 * 1024) + "\r\n--b--\r\n").encode()
+        return [
+            ("oversized upload", "multipart/form-data; boundary=b", oversized, 413),
+            ("multipart without a boundary", "multipart/form-data", b"x", 400),
+            ("1,100 form fields", "multipart/form-data; boundary=b",
+             (fields + "--b--\r\n").encode(), 400),
+            ("JSON instead of multipart", "application/json", b'{"file": "x"}', 415),
+        ]  # fmt: skip
+    oversized = b'{"name": "' + b"a" * (SMALL_LIMIT + 10) + b'"}'
+    return [
+        ("JSON over DATA_UPLOAD_MAX_MEMORY_SIZE", "application/json", oversized, 413),
+        ("invalid JSON", "application/json", b'{"name": ', 400),
+        ("UTF-16 JSON", "application/json", '{"name": "a"}'.encode("utf-16"), 400),
+        ("a UTF-16 charset", "application/json; charset=utf-16", b'{"name": "a"}', 415),
+        ("text/plain", "text/plain", b'{"name": "a"}', 415),
+        ("form-encoded", "application/x-www-form-urlencoded", b"name=a", 415),
+        ("a NUL character", "application/json",
+         b'{"name": "a\\u0000b", "fields": {"x": "\\u0000"}}', 422),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["every-permission"])
+def test_oversized_and_malformed_bodies_get_a_documented_4xx_envelope(agent_a, kind: str) -> None:  # type: ignore[no-untyped-def]
+    from django.test import override_settings
+
+    fuzz_key = _fuzz_key(agent_a, kind)
+    limits = {**settings_module().EXTRACTION_LIMITS, "max_bytes": SMALL_LIMIT}
+    failures: list[str] = []
+    sent = 0
+    with override_settings(
+        DATA_UPLOAD_MAX_MEMORY_SIZE=SMALL_LIMIT,
+        CONTACT_FILE_MAX_BYTES=SMALL_LIMIT,
+        EXTRACTION_LIMITS=limits,
+    ):
+        for result in load_schema().get_all_operations():
+            operation = result.ok()
+            media_types = list(operation.get_request_payload_content_types())
+            if not media_types:
+                continue
+            values = {
+                "agent_id": fuzz_key["agent"].public_id,
+                "contact_id": fuzz_key["contact"].public_id,
+                "external_reference_id": fuzz_key["contact"].external_reference_id,
+            }
+            path_parameters = {
+                parameter.name: values.get(parameter.name, "a" * 24)
+                for parameter in operation.path_parameters
+            }
+            for label, content_type, raw, expected in hostile_bodies(media_types):
+                case = operation.Case(
+                    path_parameters=path_parameters,
+                    headers={"X-API-Key": fuzz_key["key"], "Content-Type": content_type},
+                    body={},
+                    media_type=media_types[0],
+                )
+                response = case.call(data=raw)
+                sent += 1
+                where = f"{operation.label} [{label}]"
+                try:
+                    assert_envelope(response)
+                    assert response.status_code == expected, response.status_code
+                    case.validate_response(response, checks=[status_code_conformance])
+                except (AssertionError, Exception) as error:
+                    failures.append(f"{where}: {error}"[:600])
+    assert sent >= 40, sent
+    assert not failures, "\n".join(failures)
+
+
+def settings_module():  # type: ignore[no-untyped-def]
+    from django.conf import settings
+
+    return settings

@@ -106,3 +106,9 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
         done.stdout + done.stderr
     )
+
+
+def test_the_web_unit_uses_the_projects_gunicorn_config() -> None:
+    # Without it gunicorn's own logs would carry credentials and answer in HTML.
+    unit = (UNITS / "a2v2-web.service").read_text()
+    assert "-c python:a2v2.gunicorn_conf" in unit

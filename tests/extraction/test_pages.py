@@ -113,3 +113,52 @@ def test_strangers_get_404(stranger: User, agent_a: Agent) -> None:
         ).status_code
         == 404
     )
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_the_documents_table_polls_while_a_job_runs_and_stops_when_it_ends(
+    owner: User, agent_a: Agent
+) -> None:
+    document = make_document(agent_a)
+    client = client_for(owner)
+    url = reverse("documents", args=[agent_a.public_id])
+    assert 'hx-trigger="every 2s"' in client.get(url).content.decode()
+    document.claim("test-worker")
+    polled = client.get(url, headers=HTMX).content.decode()
+    assert "Processing" in polled and 'hx-trigger="every 2s"' in polled
+    document.succeed({"pages": [], "fields": []})
+    finished = client.get(url, headers=HTMX).content.decode()
+    assert "Succeeded" in finished and "hx-trigger" not in finished
+
+
+def test_the_document_page_polls_its_status_and_reloads_when_the_job_ends(
+    owner: User, agent_a: Agent
+) -> None:
+    document = make_document(agent_a)
+    client = client_for(owner)
+    url = reverse("document-detail", args=[agent_a.public_id, document.public_id])
+    page = client.get(url).content.decode()
+    assert f'hx-get="{url}?poll=1" hx-trigger="every 2s"' in page
+    running = client.get(url, {"poll": "1"}, headers=HTMX)
+    assert "Queued" in running.content.decode() and "HX-Refresh" not in running
+    document.claim("test-worker")
+    document.succeed({"pages": [], "fields": []})
+    ended = client.get(url, {"poll": "1"}, headers=HTMX)
+    assert ended["HX-Refresh"] == "true"
+    assert "hx-trigger" not in client.get(url).content.decode()
+
+
+def test_deleting_a_document_asks_first(owner: User, agent_a: Agent) -> None:
+    document = make_document(agent_a)
+    client = client_for(owner)
+    detail = client.get(reverse("document-detail", args=[agent_a.public_id, document.public_id]))
+    delete_url = reverse("document-delete", args=[agent_a.public_id, document.public_id])
+    assert f'href="{delete_url}"' in detail.content.decode()
+    confirm = client.get(delete_url)
+    assert confirm.status_code == 200
+    assert "permanently deleted" in confirm.content.decode()
+    assert Document.objects.filter(pk=document.pk).exists()
+    client.post(delete_url)
+    assert not Document.objects.filter(pk=document.pk).exists()

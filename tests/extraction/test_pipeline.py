@@ -623,3 +623,15 @@ def test_sroie_transcript_reference_points(tmp_path):
         "address": 0.0,
         "total": 1.0,
     }
+
+
+def test_a_damaged_pdf_reason_reads_as_two_plain_sentences() -> None:
+    from extraction.pipeline.errors import Corrupt
+    from extraction.pipeline.text import _open_pdf
+
+    with pytest.raises(Corrupt) as raised:
+        _open_pdf(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    reason = raised.value.message
+    assert reason.startswith("The PDF is damaged and cannot be opened. ")
+    assert ".)" not in reason and ".." not in reason and reason.endswith(".")
+    assert reason.count("(") <= 1

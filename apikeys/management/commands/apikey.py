@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,7 +15,16 @@ from a2v2.cli import OneLineErrorParser
 from accounts.management.commands._helpers import find_agent
 from accounts.models import AuditAction
 from apikeys import crypto, keyformat
-from apikeys.models import ALL_PERMISSIONS, GRACE_PERIODS, ApiKey, Permission
+from apikeys.models import (
+    ALL_PERMISSIONS,
+    EXPIRY_HELP,
+    EXPIRY_ZONE,
+    GRACE_PERIODS,
+    ApiKey,
+    Permission,
+    check_expiry_day,
+    end_of_day,
+)
 from apikeys.verification import secret_matches
 
 OPERATOR = "manage.py apikey"
@@ -32,15 +41,25 @@ def parse_permission(value: str) -> Permission:
 
 
 def parse_expiry(value: str | None) -> datetime | None:
+    """A date means the end of that day (the UI's rule, apikeys.models.end_of_day); an ISO
+    date-time is taken as the exact moment."""
     if not value:
         return None
-    moment = parse_datetime(value)
-    if moment is None and (day := parse_date(value)) is not None:
-        moment = datetime.combine(day, time.max)
+    try:
+        day = parse_date(value)
+        moment = None if day else parse_datetime(value)
+    except ValueError:
+        day = moment = None
+    if day is not None:
+        try:
+            check_expiry_day(day)
+        except ValidationError as error:
+            raise CommandError(_one_line(error)) from None
+        return end_of_day(day)
     if moment is None:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO date-time.")
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+        moment = timezone.make_aware(moment, EXPIRY_ZONE)
     if moment <= timezone.now():
         raise CommandError("The expiry must be in the future.")
     return moment
@@ -59,6 +78,7 @@ def describe(key: ApiKey) -> dict[str, Any]:
         "createdAt": key.created_at.isoformat(),
         "lastUsedAt": key.last_used_at.isoformat() if key.last_used_at else None,
         "lastUsedIp": key.last_used_ip,
+        "exposedAt": key.exposed_at.isoformat() if key.exposed_at else None,
     }
 
 
@@ -84,9 +104,19 @@ class Command(BaseCommand):
         create.add_argument("--ip", default="", help="Comma-separated IPs/CIDRs allowed.")
         create.add_argument("--permission", action="append", default=[], type=parse_permission)
         create.add_argument("--all-permissions", action="store_true")
-        create.add_argument("--per-minute", type=int, default=60)
-        create.add_argument("--per-hour", type=int, default=1000)
-        create.add_argument("--expires", help="YYYY-MM-DD or ISO date-time.")
+        create.add_argument("--per-minute", type=int, default=60, help="1 to 1,000 (default 60).")
+        create.add_argument(
+            "--per-hour",
+            type=int,
+            default=1000,
+            help="1 to 10,000 (default 1,000); not below --per-minute.",
+        )
+        create.add_argument(
+            "--expires",
+            metavar="DATE",
+            help=f"YYYY-MM-DD: {EXPIRY_HELP} An ISO date-time (2027-06-30T12:00Z) sets the "
+            "exact moment instead.",
+        )
 
         listing = sub.add_parser("list", help="List keys (never their secrets).")
         listing.add_argument("--agent", help="Only this agent's keys.")

@@ -128,7 +128,7 @@ def test_the_documents_table_polls_while_a_job_runs_and_stops_when_it_ends(
     document.claim("test-worker")
     polled = client.get(url, headers=HTMX).content.decode()
     assert "Processing" in polled and 'hx-trigger="every 2s"' in polled
-    document.succeed({"pages": [], "fields": []})
+    document.succeed({"pages": [], "fields": []}, "test-worker")
     finished = client.get(url, headers=HTMX).content.decode()
     assert "Succeeded" in finished and "hx-trigger" not in finished
 
@@ -144,7 +144,7 @@ def test_the_document_page_polls_its_status_and_reloads_when_the_job_ends(
     running = client.get(url, {"poll": "1"}, headers=HTMX)
     assert "Queued" in running.content.decode() and "HX-Refresh" not in running
     document.claim("test-worker")
-    document.succeed({"pages": [], "fields": []})
+    document.succeed({"pages": [], "fields": []}, "test-worker")
     ended = client.get(url, {"poll": "1"}, headers=HTMX)
     assert ended["HX-Refresh"] == "true"
     assert "hx-trigger" not in client.get(url).content.decode()

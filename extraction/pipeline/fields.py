@@ -915,7 +915,12 @@ def detect_doc_type(pages: list[Page]) -> str:
         return "generic"
     receipt = len(RECEIPT_CUES.findall(text))
     invoice = 2 * len(INVOICE_CUES.findall(text))
-    has_total = bool(re.search(r"\btotal\b|\btotaal\b|\bsumme\b|\bmontant\b", text, re.I))
+    from .invoices import label  # invoices.py builds on this module: import when used
+
+    has_total = bool(
+        re.search(r"\btotal\b|\btotaal\b|\bsumme\b|\bmontant\b", text, re.I)
+        or label("invoice_total_labels").search(text)  # "Te betalen", "Gesamtbetrag"
+    )
     ocr = any(p.method == "ocr" for p in pages)
     if has_total and (receipt >= 3 or invoice >= 2):
         if ocr and receipt >= invoice:

@@ -76,14 +76,14 @@ def test_a_label_heading_a_column_reads_the_cell_below() -> None:
             (200.0, "Factuurdatum", 10.0),
             (350.0, "Factuur", 10.0),
             "C-0042",
-            (200.0, "8-9-2022", 10.0),
-            (350.0, "VF1005", 10.0),
-            "Factuur totaal EUR 49,99",
+            (200.0, "14-2-2023", 10.0),
+            (350.0, "NW-77310", 10.0),
+            "Totaalbedrag € 312,40",
         ]
     )
-    assert fields["invoice_number"].value == "VF1005"
-    assert fields["date"].normalized == "2022-09-08"
-    assert fields["amount"].normalized == "49.99"
+    assert fields["invoice_number"].value == "NW-77310"
+    assert fields["date"].normalized == "2023-02-14"
+    assert fields["amount"].normalized == "312.40"
 
 
 def test_the_customer_is_not_taken_for_the_seller() -> None:

@@ -167,8 +167,12 @@ def get_document(request: ApiRequest, document_id: str) -> Document:
     return document
 
 
+def key_actor(request: ApiRequest) -> str:
+    return f'API key "{request.api_key.name}"'
+
+
 def audit(request: ApiRequest, action: AuditAction, document: Document, description: str) -> None:
-    document.record(action, description, request=request, actor=f'API key "{request.api_key.name}"')
+    document.record(action, description, request=request, actor=key_actor(request))
 
 
 UPLOAD = requires(Area.DOCUMENTS, Action.CREATE)
@@ -262,16 +266,10 @@ def correct_document(
     request: ApiRequest, agent_id: str, document_id: str, payload: Correction
 ) -> dict[str, Any]:
     document = get_document(request, document_id)
-    bad = {
-        name: ["Field names are 1 to 100 characters."]
-        for name in payload.fields
-        if not 0 < len(name) <= 100
-    }
-    if bad:
-        raise ApiError(422, errors=bad)
-    document.corrections = {**document.corrections, **payload.fields}
-    document.save(update_fields=["corrections", "updated_at"])
-    audit(request, AuditAction.UPDATE, document, f"Corrected fields: {', '.join(payload.fields)}")
+    errors = Document.correction_errors(payload.fields)
+    if errors:
+        raise ApiError(422, errors=errors)
+    document.correct(payload.fields, request=request, actor=key_actor(request))
     return ok(serialize(document), "Fields corrected.")
 
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 from accounts.models import Agent, AuditAction, AuditEvent, new_public_id
 
+MAX_CORRECTION_LENGTH = 1000
+
 
 class Status(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -242,6 +244,38 @@ class Document(models.Model):
             actor=actor,
         )
 
+    # --- human review -------------------------------------------------------------------
+
+    @staticmethod
+    def correction_errors(values: dict[str, Any]) -> dict[str, list[str]]:
+        """What is wrong with corrections (field name → messages); empty when they are fine."""
+        errors: dict[str, list[str]] = {}
+        for name, value in values.items():
+            if not 0 < len(name) <= 100:
+                errors[name] = ["Field names are 1 to 100 characters."]
+            elif isinstance(value, str) and len(value) > MAX_CORRECTION_LENGTH:
+                errors[name] = [f"Values are at most {MAX_CORRECTION_LENGTH} characters."]
+        return errors
+
+    def correct(
+        self,
+        values: dict[str, Any],
+        *,
+        request: HttpRequest | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Record human corrections (the API's PATCH and the document page) and audit them.
+
+        Check them with :meth:`correction_errors` first."""
+        self.corrections = {**self.corrections, **values}
+        self.save(update_fields=["corrections", "updated_at"])
+        self.record(
+            AuditAction.UPDATE,
+            f"Corrected fields: {', '.join(values)}",
+            request=request,
+            actor=actor,
+        )
+
     # --- reading ------------------------------------------------------------------------
 
     @property
@@ -251,11 +285,9 @@ class Document(models.Model):
         names = {f["name"] for f in fields}
         for field in fields:
             if field["name"] in self.corrections:
-                field |= {
-                    "value": self.corrections[field["name"]],
-                    "corrected": True,
-                    "confidence": 1.0,
-                }
+                value = self.corrections[field["name"]]
+                # The person's value is the truth: it replaces the normalised one too.
+                field |= {"value": value, "normalized": value, "corrected": True, "confidence": 1.0}
         for name, value in self.corrections.items():
             if name not in names:
                 fields.append(
@@ -269,6 +301,9 @@ class Document(models.Model):
                     }
                 )
         return fields
+
+    def field(self, name: str) -> dict[str, Any] | None:
+        return next((f for f in self.fields if f["name"] == name), None)
 
     def field_value(self, name: str) -> Any:
         for field in self.fields:

@@ -13,6 +13,16 @@ urlpatterns = [
         name="document-detail",
     ),
     path(
+        "agents/<str:agent_id>/documents/<str:document_id>/fields/",
+        views.document_field,
+        name="document-field",
+    ),
+    path(
+        "agents/<str:agent_id>/documents/<str:document_id>/fields/edit/",
+        views.document_field_edit,
+        name="document-field-edit",
+    ),
+    path(
         "agents/<str:agent_id>/documents/<str:document_id>/preview/<int:page>.png",
         views.document_preview,
         name="document-preview",

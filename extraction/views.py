@@ -107,6 +107,8 @@ def document_detail(
         "pages": pages,
         "is_image": document.media_type in IMAGE_TYPES,
         "is_pdf": document.media_type == "application/pdf",
+        # Without JavaScript, ?edit=<field> shows that field's correction form in place.
+        "editing": request.GET.get("edit") if access.manages_keys else None,
     }
     return render(request, "extraction/document_detail.html", context)
 
@@ -122,6 +124,56 @@ def _document_status(
         response["HX-Refresh"] = "true"
     response["Vary"] = "HX-Request"
     return response
+
+
+def _field(document: Document, name: str | None) -> dict:
+    field = document.field(name or "")
+    if field is None:
+        raise Http404("No such field.")
+    return field
+
+
+def _field_context(access: AgentAccess, document: Document, field: dict, **extra) -> dict:
+    return {"access": access, "document": document, "field": field, **extra}
+
+
+@login_required
+def document_field(
+    request: AuthenticatedHttpRequest, agent_id: str, document_id: str
+) -> HttpResponse:
+    """One row of the fields table (GET, e.g. Cancel); POST corrects its value in place."""
+    access = agent_access(request, agent_id, manage=request.method == "POST")
+    document = _document(access, document_id)
+    if request.method != "POST":
+        field = _field(document, request.GET.get("name"))
+        context = _field_context(access, document, field, refocus=True)
+        return render(request, "extraction/document_detail.html#field-row", context)
+    field = _field(document, request.POST.get("name"))
+    typed = request.POST.get("value", "").strip()
+    value = typed or None  # an emptied value: the document has none
+    errors = Document.correction_errors({field["name"]: value})
+    if errors:
+        error = errors[field["name"]][0]
+        context = _field_context(access, document, field, typed=typed, error=error)
+        return render(request, "extraction/document_detail.html#field-form", context, status=422)
+    document.correct({field["name"]: value}, request=request)
+    if not request.htmx:
+        messages.success(request, f"Corrected {field['name']}.")
+        return redirect("document-detail", agent_id=agent_id, document_id=document_id)
+    context = _field_context(access, document, document.field(field["name"]), refocus=True)
+    return render(request, "extraction/document_detail.html#field-row", context)
+
+
+@login_required
+def document_field_edit(
+    request: AuthenticatedHttpRequest, agent_id: str, document_id: str
+) -> HttpResponse:
+    """The in-place correction form of one field (Owners and Admins)."""
+    access = agent_access(request, agent_id, manage=True)
+    document = _document(access, document_id)
+    field = _field(document, request.GET.get("name"))
+    context = _field_context(access, document, field)
+    return render(request, "extraction/document_detail.html#field-form", context)
 
 
 @login_required

@@ -84,6 +84,19 @@ MONTHS = {
     "ogos": 8,
     "dis": 12,
     "okt.": 10,
+    # Abbreviations printed on invoices: French, Spanish, Dutch, German
+    "janv": 1,
+    "févr": 2,
+    "fevr": 2,
+    "avr": 4,
+    "juil": 7,
+    "déc": 12,
+    "ene": 1,
+    "abr": 4,
+    "ago": 8,
+    "dic": 12,
+    "mrt": 3,
+    "mär": 3,
 }
 _MONTH_RE = "|".join(sorted((re.escape(m) for m in MONTHS), key=len, reverse=True))
 
@@ -95,7 +108,8 @@ NUMERIC_DMY = re.compile(
     r"(?<![\w/.\-])(?P<a>\d{1,2})\s?(?P<s>[/\-.])\s?(?P<b>\d{1,2})\s?(?P=s)\s?(?P<y>(?:19|20)\d{2}|\d{2})(?:(?!\d)|(?<=\d{4})(?=\d{1,2}:\d{2}))"
 )
 NAME_DMY = re.compile(
-    rf"(?<![\w])(?P<d>\d{{1,2}})(?:st|nd|rd|th|er)?[\s\-/.,]*(?P<mon>{_MONTH_RE})\.?[\s\-/.,]*(?P<y>(?:19|20)\d{{2}}|\d{{2}})(?![\d])",
+    # "12 de marzo de 2024": Spanish joins day, month and year with "de".
+    rf"(?<![\w])(?P<d>\d{{1,2}})(?:st|nd|rd|th|er)?[\s\-/.,]*(?:de\s+)?(?P<mon>{_MONTH_RE})\.?[\s\-/.,]*(?:de\s+)?(?P<y>(?:19|20)\d{{2}}|\d{{2}})(?![\d])",
     re.IGNORECASE,
 )
 NAME_MDY = re.compile(

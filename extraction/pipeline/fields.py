@@ -1,4 +1,4 @@
-"""Field extraction for receipts, invoices, contacts and user schemas.
+"""Field extraction for receipts, contacts and user schemas (invoices: invoices.py).
 
 Everything here is general heuristics over lines of text (with boxes when the
 page has them): labels, key words, position on the page and value shapes.
@@ -7,7 +7,6 @@ Nothing is keyed to particular documents.
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,11 +15,9 @@ from decimal import Decimal
 from .dates import DateMatch, find_dates
 from .entities import (
     AMOUNT_RE,
-    EMAIL_RE,
     currency_of,
     find_emails,
     find_phones,
-    find_urls,
     parse_number,
 )
 from .result import Field, Line, Page, Source
@@ -663,60 +660,12 @@ def _receipt_total(rows: list[Row]) -> Field:
     return make_field("total", _format_printed_amount(tok), str(v), 0.3, r, r.text)
 
 
-# ----------------------------------------------------------------------------- invoices
-
-INVOICE_WORD = r"(?:invoice|inv\.?|facture|factuur|rechnung|fattura|factura|faktura|bill|receipt)"
-NUMBER_WORD = r"(?:number|nummer|numero|numéro|num\.?|no\.?|nr\.?|n°|nº|n\.|#|id)"
-INVOICE_NO_LABEL = re.compile(
-    rf"(?<![\w])(?:{INVOICE_WORD}\s*{NUMBER_WORD}|{INVOICE_WORD}nummer|{INVOICE_WORD}nr|{INVOICE_WORD}\s*n\s*°)\s*[:.]?\s*",
-    re.I,
-)
-INVOICE_NO_VALUE = re.compile(r"#?\s?(?=[A-Z0-9_\-/]*\d)[A-Z0-9][A-Z0-9_\-/.]{2,40}", re.I)
-INVOICE_DATE_LABEL = re.compile(
-    r"(invoice\s*date|date\s*of\s*invoice|invoice\s*dated|billing\s*date|factuurdatum|factuur\s*datum|"
-    r"date\s*de\s*(la\s*)?facture|date\s*facture|rechnungsdatum|datum\s*rechnung|fecha\s*de\s*factura|"
-    r"data\s*fattura|\bdate\b|\bdatum\b|\bdated\b)",
-    re.I,
-)
-OTHER_DATE_LABEL = re.compile(
-    r"(due|verval|échéance|echeance|limite|fällig|order|bestel|commande|period|période|periode|from|to\b|"
-    r"start|end|delivery|levering|livraison|ship|prélèvement|prelevement|paid|betaald|op\s)",
-    re.I,
-)
-AMOUNT_LABELS = [
-    (
-        re.compile(
-            r"(grand\s*total|total\s*amount\s*due|amount\s*due|balance\s*due|total\s*due|total\s*to\s*pay|"
-            r"somme\s*à\s*payer|montant\s*à\s*payer|net\s*à\s*payer|te\s*betalen|zu\s*zahlen|"
-            r"gesamtbetrag|total\s*ttc|totaal\s*incl|factuur\s*totaal|total\s*for\s*this\s*invoice|"
-            r"invoice\s*total|total\s*facture|total\s*incl)",
-            re.I,
-        ),
-        10,
-    ),
-    (re.compile(r"\b(totaal|total|totale|summe|amount|montant|bedrag)\b", re.I), 5),
-]
-AMOUNT_EXCLUDE = re.compile(
-    r"(sub\s*-?\s*total|subtotaal|excl|exclusief|\bHT\b|hors\s*tax|untaxed|net\s*amount|tax\b|tva\b|"
-    r"vat\b|btw\b|mwst|discount|korting|remise|credits?|shipping|verzend|grondslag)",
-    re.I,
-)
+# ----------------------------------------------------------------------------- names
+# Legal forms, free-mail providers and rows: shared by contacts and invoices.py.
 LEGAL_FORM = re.compile(
-    r"\b(B\.?V\.?|N\.?V\.?|GmbH|AG|S\.?A\.?S\.?|SAS|SARL|S\.?A\.?|S\.?L\.?|Ltd\.?|Limited|Inc\.?|LLC|LLP|PLC|"
+    r"\b(S\.L\.U\.|V\.O\.F\.|B\.?V\.?|N\.?V\.?|GmbH|AG|S\.?A\.?S\.?|SAS|SARL|S\.?A\.?|S\.?L\.?|Ltd\.?|Limited|Inc\.?|LLC|LLP|PLC|"
     r"Pvt\.?\s*Ltd\.?|Private\s+Limited|Corp\.?|Corporation|Co\.|Sdn\.?\s*Bhd\.?|BVBA|SRL|S\.?p\.?A\.?|Oy|AB|ApS|"
-    r"Pty\.?\s*Ltd\.?)(?=[\s,.;)]|$)",
-)
-ISSUER_LABEL = re.compile(
-    r"(sold\s*by|seller|vendor|supplier|issued\s*by|invoice\s*from|from|service\s*provider|"
-    r"titulaire\s*du\s*compte|account\s*holder|leverancier|verkoper|verkäufer|rechnungssteller|"
-    r"fournisseur|vendeur|émetteur|payee|beneficiary|begunstigde|bénéficiaire)\s*[:\uff1a]\s*(?P<v>.+)$",
-    re.I,
-)
-RECIPIENT_LABEL = re.compile(
-    r"(bill\s*to|billed\s*to|ship\s*to|shipping\s*address|billing\s*address|invoice\s*to|customer|client|"
-    r"factuuradres|afleveradres|adresse\s*de\s*facturation|adresse\s*de\s*livraison|rechnungsadresse|"
-    r"lieferadresse|attn|t\.a\.v\.|à\s*l'attention|abonné|klant)",
-    re.I,
+    r"Pty\.?\s*Ltd\.?|KG|UG|e\.\s?K\.|SE|EURL)(?=[\s,.;)]|$)",
 )
 FREE_MAIL = {
     "gmail",
@@ -750,282 +699,8 @@ def _all_rows(pages: list[Page], with_images: bool = True) -> list[Row]:
     return rows
 
 
-def _below(rows: list[Row], r: Row, part_index: int) -> tuple[str, Row] | None:
-    """The text in the next row that sits under part ``part_index`` of row ``r``."""
-    if not r.line.part_boxes or part_index >= len(r.line.part_boxes):
-        return None
-    lx0, _, lx1, _ = r.line.part_boxes[part_index]
-    for nxt in rows[r.index + 1 : r.index + 3]:
-        if nxt.page is not r.page or not nxt.line.part_boxes:
-            continue
-        best, best_overlap = None, 0.0
-        for txt, box in zip(nxt.parts, nxt.line.part_boxes, strict=False):
-            overlap = min(lx1, box[2]) - max(lx0, box[0])
-            if overlap > best_overlap:
-                best, best_overlap = txt, overlap
-        if best:
-            return best, nxt
-    return None
-
-
-def _invoice_number(rows: list[Row]) -> Field:
-    for r in rows:
-        # Label and value in one row: "Invoice No : # BLR_WF…", "Facture n°562044387 du …"
-        for m in INVOICE_NO_LABEL.finditer(r.text):
-            rest = r.text[m.end() :]
-            v = INVOICE_NO_VALUE.match(rest)
-            if v:
-                value = re.sub(r"\s+", "", v.group(0)).lstrip("#").rstrip(".")
-                if re.search(r"\d", value) and not find_dates(value):
-                    return make_field("invoice_number", value, value, 0.9, r, r.text)
-    for r in rows:
-        # Label in a table header, value in the cell below: "Factuur" / "VF1005193039"
-        for i, part in enumerate(r.parts):
-            if re.fullmatch(
-                rf"{INVOICE_WORD}\s*{NUMBER_WORD}?\s*[:.]?|{INVOICE_WORD}(nummer|nr)\.?", part, re.I
-            ):
-                below = _below(rows, r, i)
-                if below:
-                    v = INVOICE_NO_VALUE.fullmatch(below[0].strip())
-                    if v and not find_dates(below[0]):
-                        value = re.sub(r"\s+", "", v.group(0)).lstrip("#")
-                        return make_field(
-                            "invoice_number", value, value, 0.75, below[1], below[1].text
-                        )
-    return make_field("invoice_number", None)
-
-
-def _invoice_date(rows: list[Row], number_row: Row | None) -> Field:
-    best = None
-    for r in rows:
-        dates = find_dates(r.text)
-        if not dates:
-            continue
-        for m in dates:
-            before = r.text[: m.start]
-            score = 0.0
-            label = None
-            for lm in INVOICE_DATE_LABEL.finditer(before):
-                label = lm
-            if label is not None:
-                between = before[label.end() :]
-                score += (
-                    3.0
-                    if re.search(r"invoice|factu|rechn|fattura|billing", label.group(0), re.I)
-                    else 2.0
-                )
-                if OTHER_DATE_LABEL.search(between) or OTHER_DATE_LABEL.search(label.group(0)):
-                    score -= 2.5
-            elif OTHER_DATE_LABEL.search(before[-40:]):
-                score -= 1.5
-            if number_row is not None and r is number_row:
-                score += 2.0
-            score -= r.index * 0.001  # earlier wins ties
-            if best is None or score > best[0]:
-                best = (score, r, m)
-    # Header cell above a date: "Factuur datum" / "8-9-2022"
-    for r in rows:
-        for i, part in enumerate(r.parts):
-            if re.fullmatch(
-                r"(invoice\s*date|factuur\s*datum|factuurdatum|date\s*facture|rechnungsdatum|date)\s*:?",
-                part,
-                re.I,
-            ):
-                below = _below(rows, r, i)
-                if below and find_dates(below[0]):
-                    m = find_dates(below[0])[0]
-                    if best is None or best[0] < 2.5:
-                        best = (2.5, below[1], m)
-    if best is None:
-        return make_field("date", None)
-    score, r, m = best
-    return make_field("date", m.iso, m.iso, max(0.3, min(0.95, 0.6 + score / 10)), r, r.text)
-
-
-def _invoice_amount(rows: list[Row]) -> tuple[Field, str | None]:
-    best = None
-    for r in rows:
-        if AMOUNT_EXCLUDE.search(r.text) and not AMOUNT_LABELS[0][0].search(r.text):
-            continue
-        for rx, prio in AMOUNT_LABELS:
-            m = rx.search(r.text)
-            if not m:
-                continue
-            found = [a for a in AMOUNT_RE.finditer(r.text) if a.start() >= m.start()]
-            if not found:
-                continue
-            a = found[-1]
-            value = parse_number(a["num"])
-            if value is None or value <= 0:
-                continue
-            cur = a["cur1"] or a["cur2"]
-            key = (prio, -r.index if prio >= 10 else r.index, value)
-            if best is None or key > best[0]:
-                best = (key, r, a, value, currency_of(cur) if cur else currency_of(r.text))
-            break
-    if best is None:
-        return make_field("amount", None), None
-    _, r, a, value, cur = best
-    return make_field("amount", a["num"], str(value), 0.6 + best[0][0] / 30, r, r.text), cur
-
-
-def _document_currency(rows: list[Row]) -> str | None:
-    counts: dict[str, int] = {}
-    for r in rows:
-        for a in AMOUNT_RE.finditer(r.text):
-            cur = a["cur1"] or a["cur2"]
-            if cur:
-                c = currency_of(cur)
-                if c:
-                    counts[c] = counts.get(c, 0) + 1
-        for code in re.findall(r"\b(USD|EUR|GBP|INR|MYR|CHF|SGD|AUD|CAD|JPY)\b", r.text):
-            counts[code] = counts.get(code, 0) + 1
-        if re.search(r"US\s*Dollars?", r.text, re.I):
-            counts["USD"] = counts.get("USD", 0) + 2
-        if re.search(r"\bEuros?\b", r.text, re.I):
-            counts["EUR"] = counts.get("EUR", 0) + 1
-        if re.search(r"\bRs\.?\s*-?\d", r.text):
-            counts["INR"] = counts.get("INR", 0) + 1
-    return max(counts, key=counts.get) if counts else None
-
-
 def _strip_legal_form(name: str) -> str:
     return clean(LEGAL_FORM.sub("", name)).strip(" ,.-")
-
-
-def _issuer(rows: list[Row], pages: list[Page]) -> Field:
-    """Score candidate names: labelled sellers, legal-entity names outside the recipient
-    block, and brands from the document's own web/e-mail domains, by how often they recur."""
-    text = "\n".join(r.text for r in rows)
-    low = text.lower()
-    cands: dict[str, dict] = {}
-
-    def add(name: str, weight: float, row: Row | None):
-        name = clean(name).strip(" ,;:-*")
-        if not LEGAL_FORM.search(name):
-            name = name.rstrip(".")
-        name = re.sub(r"^(ATTN|T\.a\.v\.)\s*:?\s*", "", name, flags=re.I)
-        if not name or len(name) > 60 or _letters(name) < 2 or re.search(r"@|https?:|\d{4,}", name):
-            return
-        key = _strip_legal_form(name).lower() or name.lower()
-        c = cands.setdefault(key, {"name": name, "score": 0.0, "row": row})
-        c["score"] += weight
-        if LEGAL_FORM.search(name) and not LEGAL_FORM.search(c["name"]):
-            c["name"], c["row"] = name, row
-
-    recipient_until = -1
-    for r in rows:
-        if RECIPIENT_LABEL.search(r.text) and len(r.text) < 60:
-            recipient_until = r.index + 5
-        m = ISSUER_LABEL.search(r.text)
-        if m:
-            v = m["v"]
-            lf = LEGAL_FORM.search(v)
-            if lf:
-                v = v[: lf.end()]
-            add(v, 3.0, r)
-        for part in r.parts:
-            for lf in LEGAL_FORM.finditer(part):
-                # The words before a legal form: "Coolblue B.V.", "Amazon Web Services, Inc."
-                before = part[: lf.start()].rstrip(" ,")
-                before = re.split(r"(?<=[a-z]{2}[.!?:])\s+|\s{2,}", before)[-1]
-                words = re.findall(r"[\w&'.\-]+", before)
-                name_words = []
-                for w in reversed(words[-5:]):
-                    if re.fullmatch(r"[A-Za-z0-9&'.\-]*[A-Za-z][\w&'.\-]*", w) and (
-                        w[0].isupper()
-                        or w[0].isdigit()
-                        or w in ("&", "-")
-                        or re.search(r"[A-Z]", w)
-                    ):
-                        name_words.insert(0, w)
-                    else:
-                        break
-                if not name_words:
-                    continue
-                if name_words[0].lower() in ("by", "from", "and", "the"):
-                    name_words = name_words[1:]
-                matches = list(
-                    re.finditer(r"[\s,]+".join(map(re.escape, name_words)), part[: lf.start()])
-                )
-                seq = matches[-1] if matches else None
-                name = (
-                    part[seq.start() : lf.end()]
-                    if seq
-                    else " ".join(name_words) + " " + lf.group(0)
-                )
-                in_recipient = r.index <= recipient_until
-                add(name, 0.5 if in_recipient else 2.0, r)
-    # Brands from the document's own domains (not free-mail providers)
-    domains = []
-    for r in rows:
-        for u in find_urls(r.text):
-            host = re.sub(r"^https?://", "", u["value"]).split("/")[0]
-            domains.append((host, r))
-        for e in EMAIL_RE.finditer(r.text):
-            domains.append((e.group(0).split("@")[1], r))
-    seen_brands = set()
-    for host, r in domains:
-        parts = host.lower().split(".")
-        if len(parts) < 2:
-            continue
-        brand = parts[-2] if parts[-2] not in ("co", "com") or len(parts) < 3 else parts[-3]
-        if brand in FREE_MAIL or len(brand) < 3 or brand in seen_brands:
-            continue
-        seen_brands.add(brand)
-        mentions = len(re.findall(rf"(?<![\w@.]){re.escape(brand)}(?![\w])", low))
-        # The capitalised spelling used in the text, e.g. "Flipkart", "Free", "NETPRESSE"
-        spelled = re.search(rf"(?<![\w@./]){re.escape(brand)}(?![\w.])", text, re.I)
-        name = spelled.group(0) if spelled else brand.capitalize()
-        add(name, min(1.5, 0.5 + 0.2 * mentions), r)
-        cands[_strip_legal_form(name).lower() or name.lower()]["brand"] = True
-    # Recurrence across the text boosts every candidate
-    for c in cands.values():
-        core = _strip_legal_form(c["name"]).lower()
-        if core and len(core) >= 3 and not c.get("brand"):
-            c["score"] += 0.3 * min(6, len(re.findall(rf"(?<!\w){re.escape(core)}(?!\w)", low)))
-    # A brand that is a word of a legal-entity name ("amazon" in "Amazon Web Services, Inc.")
-    # supports that name rather than competing with it.
-    for key, c in list(cands.items()):
-        if c.get("brand"):
-            for other_key, other in cands.items():
-                if other_key != key and re.search(rf"(?<!\w){re.escape(key)}(?!\w)", other_key):
-                    other["score"] += c["score"]
-                    cands.pop(key)
-                    break
-    if not cands:
-        return make_field("issuer", None)
-    best = max(cands.values(), key=lambda c: c["score"])
-    if os.environ.get("EXTRACTION_DEBUG"):
-        print({k: (round(c["score"], 2), c["name"]) for k, c in cands.items()})
-    conf = min(0.9, 0.3 + best["score"] / 10)
-    return make_field(
-        "issuer",
-        best["name"],
-        _strip_legal_form(best["name"]),
-        conf,
-        best["row"],
-        best["row"].text if best["row"] else None,
-    )
-
-
-def invoice_fields(pages: list[Page]) -> list[Field]:
-    rows = _all_rows(pages)
-    number = _invoice_number(rows)
-    number_row = None
-    if number.value is not None:
-        number_row = next((r for r in rows if number.source.text == r.text), None)
-    amount, cur = _invoice_amount(rows)
-    currency = cur or _document_currency(rows)
-    return [
-        _issuer(rows, pages),
-        _invoice_date(rows, number_row),
-        amount,
-        number,
-        make_field(
-            "currency", currency, currency, 0.8 if cur else (0.5 if currency else 0.0), None
-        ),
-    ]
 
 
 # ----------------------------------------------------------------------------- contacts
@@ -1240,7 +915,12 @@ def detect_doc_type(pages: list[Page]) -> str:
         return "generic"
     receipt = len(RECEIPT_CUES.findall(text))
     invoice = 2 * len(INVOICE_CUES.findall(text))
-    has_total = bool(re.search(r"\btotal\b|\btotaal\b|\bsumme\b|\bmontant\b", text, re.I))
+    from .invoices import label  # invoices.py builds on this module: import when used
+
+    has_total = bool(
+        re.search(r"\btotal\b|\btotaal\b|\bsumme\b|\bmontant\b", text, re.I)
+        or label("invoice_total_labels").search(text)  # "Te betalen", "Gesamtbetrag"
+    )
     ocr = any(p.method == "ocr" for p in pages)
     if has_total and (receipt >= 3 or invoice >= 2):
         if ocr and receipt >= invoice:

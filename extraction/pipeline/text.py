@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from . import sniff as st
 from .errors import Corrupt, DecompressionBomb, Empty, Encrypted, ExtractionError, TooManyPages
 from .ocr import get_engine, group_rows
+from .pdflines import pdf_lines
 from .result import Deadline, Limits, Line, Page
 
 # pdfium is not thread-safe; serialise every call into it within this process.
@@ -162,23 +163,6 @@ def _open_pdf(data: bytes):
         if code in (pdfium.raw.FPDF_ERR_PASSWORD, pdfium.raw.FPDF_ERR_SECURITY):
             raise Encrypted("The PDF is password protected.") from exc
         raise Corrupt.because("The PDF is damaged and cannot be opened", exc) from exc
-
-
-def _pdf_text_lines(textpage, page_height: float) -> list[Line]:
-    segments = []
-    for i in range(textpage.count_rects()):
-        left, bottom, right, top = textpage.get_rect(i)
-        text = (
-            textpage.get_text_bounded(left, bottom, right, top)
-            .replace("\r", "")
-            .replace("\n", " ")
-            .strip()
-        )
-        if text:
-            segments.append(
-                Line(text=text, box=(left, page_height - top, right, page_height - bottom))
-            )
-    return group_rows(segments)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufeff]")
@@ -351,7 +335,7 @@ def pdf_pages(
                 except Exception as exc:  # pdfium raises plain errors on broken pages
                     raise Corrupt(f"Page {index + 1} of the PDF cannot be read ({exc}).") from exc
                 if len(text.strip()) >= MIN_TEXT_LAYER_CHARS or not _page_has_images(page):
-                    lines = _pdf_text_lines(textpage, height)
+                    lines = pdf_lines(page, textpage)
                     pg = Page(
                         number=index + 1,
                         text=text.strip("\n"),

@@ -195,6 +195,22 @@ def test_corrections_override_fields(
     assert response.status_code == 200
     fields = {f["name"]: f for f in response.json()["data"]["fields"]}
     assert fields["invoice_number"]["value"] == "INV-43" and fields["invoice_number"]["corrected"]
+    assert fields["invoice_number"]["normalized"] == "INV-43"  # not the value read before
+
+
+def test_a_correction_longer_than_1000_characters_is_refused(
+    client: Client, agent_a: Agent, documents_key: str, submit
+) -> None:
+    job = submit(documentType="invoice").json()["data"]
+    response = client.patch(
+        one(agent_a, job["id"]),
+        {"fields": {"invoice_number": "x" * 1001}},
+        content_type="application/json",
+        headers={"x-api-key": documents_key},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"invoice_number": ["Values are at most 1000 characters."]}
+    assert Document.objects.get(public_id=job["id"]).corrections == {}
 
 
 def test_rerun_queues_again(

@@ -24,8 +24,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from extraction.pipeline import ExtractionError, Limits, extract
-from extraction.pipeline.fields import LEGAL_FORM, detect_doc_type, receipt_fields
+from extraction.pipeline.fields import LEGAL_FORM, detect_doc_type
 from extraction.pipeline.ocr import group_rows
+from extraction.pipeline.receipts import receipt_fields
 from extraction.pipeline.result import Line
 from extraction.pipeline.text import _page_from_lines
 

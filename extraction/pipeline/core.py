@@ -12,9 +12,9 @@ from .fields import (
     detect_doc_type,
     generic_fields,
     invoice_fields,
-    receipt_fields,
     schema_fields,
 )
+from .receipts import receipt_fields
 from .result import Deadline, ExtractionResult, Limits
 from .text import load_pages
 

@@ -29,7 +29,7 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -61,6 +61,14 @@ PARAMS = {
     "verbosity": -1,
 }
 ROUNDS = {"lines": 300, "dates": 150, "totals": 300}
+OCR_WEIGHT = 2.0  # an OCR'd receipt counts twice: it is what the model meets at run time
+
+
+@dataclass
+class Table:
+    features: list[dict[str, float]]
+    labels: list[int]
+    weights: list[float]
 
 
 @dataclass
@@ -72,6 +80,7 @@ class Sample:
     store: str
     rows: list[Row]
     truth: dict[str, str]
+    tables: dict[str, Table] | None = field(default=None, repr=False)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -264,32 +273,41 @@ def truth_total(truth: dict) -> Decimal | None:
 # ----------------------------------------------------------------------------- matrices
 
 
-@dataclass
-class Table:
-    features: list[dict[str, float]]
-    labels: list[int]
-    weights: list[float]
+def sample_tables(s: Sample) -> dict[str, Table]:
+    """Feature rows and labels of one receipt (computed once: folds reuse them)."""
+    if s.tables is not None:
+        return s.tables
+    weight = OCR_WEIGHT if s.source != "transcript" else 1.0
+    lines = receipts.line_features(s.rows)
+    date, total = truth_date(s.truth), truth_total(s.truth)
+    dates = receipts.date_candidates(s.rows, lines)
+    totals = receipts.total_candidates(s.rows, lines)
+    out = {
+        "lines": Table(lines, line_labels(s.rows, s.truth), [weight] * len(lines)),
+        "dates": Table(
+            [f for *_, f in dates],
+            [int(m.date == date) for _, m, _ in dates],
+            [weight] * len(dates),
+        ),
+        "totals": Table(
+            [f for *_, f in totals],
+            [int(value == total) for _, _, value, _ in totals],
+            [weight] * len(totals),
+        ),
+    }
+    s.tables = out
+    return out
 
 
-def tables(samples: Iterable[Sample], ocr_weight: float = 2.0) -> dict[str, Table]:
+def tables(samples: Iterable[Sample]) -> dict[str, Table]:
     """Feature rows and labels for the three boosters."""
     out = {kind: Table([], [], []) for kind in ("lines", "dates", "totals")}
     for s in samples:
-        weight = ocr_weight if s.source != "transcript" else 1.0
-        lines = receipts.line_features(s.rows)
-        out["lines"].features += lines
-        out["lines"].labels += line_labels(s.rows, s.truth)
-        out["lines"].weights += [weight] * len(lines)
-        date = truth_date(s.truth)
-        for _, m, f in receipts.date_candidates(s.rows, lines):
-            out["dates"].features.append(f)
-            out["dates"].labels.append(int(m.date == date))
-            out["dates"].weights.append(weight)
-        total = truth_total(s.truth)
-        for _, _, value, f in receipts.total_candidates(s.rows, lines):
-            out["totals"].features.append(f)
-            out["totals"].labels.append(int(value == total))
-            out["totals"].weights.append(weight)
+        for kind, table in sample_tables(s).items():
+            if kind in out:
+                out[kind].features += table.features
+                out[kind].labels += table.labels
+                out[kind].weights += table.weights
     return out
 
 
@@ -440,72 +458,89 @@ def _pooled(pairs: list[tuple[Sample, receipts.ReceiptModel]]) -> dict:
 PUNCTUATION = (",", ".", ":")
 
 
-def _page_string(lines: list[Line]) -> str:
-    return "\n".join(re.sub(r"\s+", " ", ln.text).strip() for ln in lines)
+def _overlap(a: tuple, b: tuple) -> float:
+    """Share of box ``b`` that lies inside box ``a``."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    area = max(1e-6, (b[2] - b[0]) * (b[3] - b[1]))
+    return max(0.0, w) * max(0.0, h) / area
 
 
 def reading_metrics(pairs: Iterable[tuple[list[Line], list[Line]]]) -> dict:
-    """How OCR lines compare with the human line transcripts of the same receipts.
+    """How OCR reads the lines a person transcribed, on the same image.
 
-    ``pairs``: (transcript lines, OCR lines) per receipt, both in reading order.
+    ``pairs``: (transcript segments, OCR segments) per receipt, with boxes in the same
+    pixels. Each transcript line is compared with the OCR segments lying on it (more than
+    half of their box inside it), joined left to right:
     - ``char_accuracy``: 1 - edit distance / length, spaces left out (what was read);
-    - ``spacing_<p>``: for each ``,`` ``.`` ``:`` both have at the same place, the share
-      where the space after it (and before it) is the same in both (how it was spaced);
-    - ``accented_letters``: letters with accents in the OCR output where the transcript
-      has none, per 1,000 letters;
-    - ``line_split``: share of transcript lines that are one OCR row too (not split or
-      merged with a neighbour).
+    - ``spacing_<p>``: for each ``,`` ``.`` ``:`` read at the same place, the share where
+      the spaces before and after it are as transcribed (how it was spaced);
+    - ``accented_letters_per_1000``: accented letters the OCR added, per 1,000 letters;
+    - ``line_kept_whole``: share of transcript lines read as exactly one OCR segment.
     """
     from rapidfuzz.distance import Levenshtein
 
-    errors = length = 0
+    errors = length = letters = accented = whole = lines = 0
     spacing: Counter = Counter()
     spacing_total: Counter = Counter()
-    accented = letters = 0
-    lines_same = lines_total = 0
     for truth_lines, ocr_lines in pairs:
-        truth, read = _page_string(truth_lines), _page_string(ocr_lines)
-        t_chars, r_chars = re.sub(r"\s", "", truth), re.sub(r"\s", "", read)
-        errors += Levenshtein.distance(t_chars, r_chars)
-        length += len(t_chars)
-        letters += sum(c.isalpha() for c in read)
-        accented += sum(c.isalpha() and not c.isascii() for c in read) - sum(
-            c.isalpha() and not c.isascii() for c in truth
-        )
-        for tag, i1, i2, j1, _ in Levenshtein.opcodes(truth, read):
-            if tag != "equal":
+        for t in truth_lines:
+            if not t.box or not t.text.strip():
                 continue
-            for k in range(i1, i2):
-                ch = truth[k]
-                if ch not in PUNCTUATION:
+            on_it = sorted(
+                (o for o in ocr_lines if o.box and _overlap(t.box, o.box) > 0.5),
+                key=lambda o: o.box[0],
+            )
+            truth = re.sub(r"\s+", " ", t.text).strip().upper()
+            read = re.sub(r"\s+", " ", " ".join(o.text for o in on_it)).strip().upper()
+            t_chars, r_chars = truth.replace(" ", ""), read.replace(" ", "")
+            errors += Levenshtein.distance(t_chars, r_chars)
+            length += len(t_chars)
+            lines += 1
+            whole += len(on_it) == 1
+            letters += sum(c.isalpha() for c in read)
+            accented += max(
+                0,
+                sum(c.isalpha() and not c.isascii() for c in read)
+                - sum(c.isalpha() and not c.isascii() for c in truth),
+            )
+            for tag, i1, i2, j1, _ in Levenshtein.opcodes(truth, read):
+                if tag != "equal":
                     continue
-                j = j1 + (k - i1)
-                same_after = (truth[k + 1 : k + 2] == " ") == (read[j + 1 : j + 2] == " ")
-                same_before = (truth[k - 1 : k] == " ") == (read[j - 1 : j] == " ")
-                spacing[ch] += same_after and same_before
-                spacing_total[ch] += 1
-        rows = {_alnum(ln.text) for ln in ocr_lines}
-        for ln in truth_lines:
-            if len(_alnum(ln.text)) >= 3:
-                lines_total += 1
-                lines_same += _alnum(ln.text) in rows
+                for k in range(i1, i2):
+                    if truth[k] not in PUNCTUATION:
+                        continue
+                    j = j1 + (k - i1)
+                    after = (truth[k + 1 : k + 2] == " ") == (read[j + 1 : j + 2] == " ")
+                    before = (truth[k - 1 : k] == " ") == (read[j - 1 : j] == " ")
+                    spacing[truth[k]] += after and before
+                    spacing_total[truth[k]] += 1
     out = {
         "char_accuracy": round(1 - errors / max(1, length), 4),
-        "accented_letters_per_1000": round(1000 * max(0, accented) / max(1, letters), 2),
-        "line_kept_whole": round(lines_same / max(1, lines_total), 4),
+        "accented_letters_per_1000": round(1000 * accented / max(1, letters), 2),
+        "line_kept_whole": round(whole / max(1, lines), 4),
     }
     for ch in PUNCTUATION:
         out[f"spacing_{ch}"] = round(spacing[ch] / max(1, spacing_total[ch]), 4)
     return out
 
 
+def transcript_segments(path: Path) -> list[Line]:
+    """The transcript's lines as boxed (not grouped into rows)."""
+    rows = transcript_lines(path)
+    return [
+        Line(text, box)
+        for row in rows
+        for text, box in zip(row.parts or [row.text], row.part_boxes or [row.box], strict=False)
+    ]
+
+
 def reading_pairs(folder: Path, ocr_dir: Path, tidy: bool = True):
-    """(transcript lines, OCR lines) for every receipt whose OCR is in ``ocr_dir``."""
+    """(transcript segments, OCR segments) for every receipt whose OCR is in ``ocr_dir``."""
     for path in sorted(ocr_dir.glob("*.json")):
         box = folder / "box" / f"{path.stem}.csv"
         if not box.is_file():
             continue
         data = json.loads(path.read_text(encoding="utf-8"))
         segments = [Line(s["text"], tuple(s["box"]), s["score"]) for s in data["segments"]]
-        lines = group_rows(tidy_reading(segments) if tidy else segments)
-        yield transcript_lines(box), lines
+        yield transcript_segments(box), tidy_reading(segments) if tidy else segments

@@ -19,6 +19,7 @@ import statistics
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +105,33 @@ def clean_company(text: str) -> str:
     return printed_spacing(text).strip(" ,;:-")
 
 
+def _glued_word(m: re.Match) -> str:
+    """A street or place word OCR glued to the next word ("JALANAIR", "KUALALUMPUR")."""
+    token = m[0]
+    upper = token.upper()
+    for word in _address_prefixes():
+        rest = upper[len(word) :]
+        if upper.startswith(word) and len(rest) >= 3:
+            return token[: len(word)] + " " + token[len(word) :]
+    return token
+
+
+@cache
+def _address_prefixes() -> tuple[str, ...]:
+    names = vocab.words("address_words") + vocab.words("place_words")
+    return tuple(w for w in names if len(w) >= 4 and w.isalpha())
+
+
 def clean_address(text: str) -> str:
-    """An address as printed: the rows joined, a trailing phone or label cut off."""
+    """An address as printed: the rows joined, a trailing phone or label cut off, words
+    OCR glued together split again ("NO290", "JALANAIR")."""
     text = clean(text)
     stop = vocab.pattern("contact_labels").search(text)
     if stop and stop.start() > 0:
         text = text[: stop.start()]
     text = re.sub(r"(?<=\w)\.,", ",", text)  # a speck before a comma
+    text = re.sub(r"\b(NO)(?=\d)", r"\1 ", text, flags=re.I)
+    text = re.sub(r"(?<![A-Za-z])[A-Za-z]{7,}(?![A-Za-z])", _glued_word, text)
     return printed_spacing(text).strip(" ;:-")
 
 

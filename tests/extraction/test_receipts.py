@@ -181,10 +181,15 @@ def test_accents_are_stripped_only_from_a_page_written_without_them():
 def test_reading_metrics_count_characters_and_spacing_separately():
     from extraction.training import reading_metrics
 
-    truth = [Line("NO 5, JALAN SATU."), Line("TOTAL: 5.00")]
-    read = [Line("NO 5,JALAN SATU."), Line("TOTAL: 5.O0")]
+    truth = [Line("NO 5, JALAN SATU.", (10, 10, 300, 30)), Line("TOTAL: 5.00", (10, 40, 300, 60))]
+    read = [
+        Line("NO 5,JALAN SATU.", (12, 11, 298, 29)),  # the comma's space dropped
+        Line("Total:", (10, 40, 100, 60)),  # one line read as two segments
+        Line("5.O0", (200, 40, 300, 60)),  # "O" for "0"
+        Line("SPECK", (10, 200, 50, 220)),  # on no transcript line: not counted
+    ]
     metrics = reading_metrics([(truth, read)])
-    assert metrics["char_accuracy"] == round(1 - 1 / 24, 4)  # "O" for "0"
+    assert metrics["char_accuracy"] == round(1 - 1 / 24, 4)
     assert metrics["spacing_,"] == 0.0 and metrics["spacing_:"] == 1.0
     assert metrics["line_kept_whole"] == 0.5
 

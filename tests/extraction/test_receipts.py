@@ -126,6 +126,23 @@ def test_a_currency_sign_glued_to_the_amount_is_part_of_it(printed, value):
     assert receipts.printed_amount(tok) == value
 
 
+@pytest.mark.parametrize(
+    ("lines", "total"),
+    [
+        # a total read one digit off is settled by what was tendered and given back
+        (["TOTAL (RM) : 112.46", "CASH : 112.45", "CHANGE : 0.00"], "112.45"),
+        # a change misread by more than a rounding step does not override the total
+        (["Total Sales (Inclusive GST) RM 141.50", "CASH RM 150.00", "CHANGE RM 3.50"], "141.50"),
+    ],
+)
+def test_the_total_is_checked_against_tender_and_change(lines, total):
+    header = ["ACME TRADING SDN BHD", "NO 1, JALAN SATU,", "50000 KUALA LUMPUR"]
+    page = boxed_page(
+        [(t, "c") for t in header] + [("ITEM A 2 X 10.00 20.00", "l")] + [(t, "l") for t in lines]
+    )
+    assert fields_of(page)["total"].value == total
+
+
 def test_tender_minus_change_is_what_was_paid():
     page = boxed_page([("TOTAL 12.46", "l"), ("CASH 20.00", "l"), ("CHANGE 7.55", "l")])
     paid = receipts.paid_amount(rows_of([page]))

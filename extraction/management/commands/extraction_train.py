@@ -49,6 +49,11 @@ class Command(BaseCommand):
             "--no-ocr", action="store_true", help="fit on the line transcripts only"
         )
         parser.add_argument(
+            "--cached-ocr-only",
+            action="store_true",
+            help="use only the training images whose OCR is already cached (quick refits)",
+        )
+        parser.add_argument(
             "--include-corrections",
             action="store_true",
             help="add this installation's corrected receipts to the training data",
@@ -97,7 +102,11 @@ class Command(BaseCommand):
 
         started = time.perf_counter()
         samples = training.load_sroie(
-            sroie, ocr_cache=cache, with_ocr=not options["no_ocr"], progress=progress
+            sroie,
+            ocr_cache=cache,
+            with_ocr=not options["no_ocr"],
+            progress=progress,
+            cached_only=options["cached_ocr_only"],
         )
         if options["include_corrections"]:
             corrected = training.corrected_samples(progress)

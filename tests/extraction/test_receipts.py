@@ -338,3 +338,28 @@ def test_include_corrections_adds_the_workspaces_corrected_receipts(tmp_path, ag
     assert "corrected documents: 1" in out
     assert "training receipts: correction 1, transcript 16 (9 stores)" in out
     assert (tmp_path / "model" / "lines.txt").is_file()
+
+
+def test_an_evaluation_reuses_cached_ocr(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from extraction import evaluation
+    from extraction.pipeline import ocr
+
+    class Counting:
+        name = "counting"
+        calls = 0
+
+        def read_raw(self, image):
+            Counting.calls += 1
+            return [Line("ÁCME TRADING SDN BHD" + " ROTI" * 20, (1, 2, 3, 4), 0.9)]
+
+    monkeypatch.setattr(ocr, "get_engine", lambda name=None: Counting())
+    cached = evaluation.CachedOCR(tmp_path)
+    image = Image.new("RGB", (20, 10), "white")
+    first = cached.recognize(image)
+    again = cached.recognize(image.copy())
+    assert Counting.calls == 1 and len(list(tmp_path.glob("*.json"))) == 1
+    # the pipeline's own tidying still runs on the cached reading
+    assert first[0].text.startswith("ACME") and again[0].text == first[0].text
+    assert again[0].box == (1, 2, 3, 4)

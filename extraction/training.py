@@ -60,7 +60,8 @@ PARAMS = {
     "seed": 7,
     "verbosity": -1,
 }
-ROUNDS = {"lines": 150, "dates": 100, "totals": 150}
+ROUNDS = {"lines": 150, "dates": 100}
+L2 = 1.0  # the totals model's penalty (scikit-learn's default C=1 for the same loss)
 OCR_WEIGHT = 2.0  # an OCR'd receipt counts twice: it is what the model meets at run time
 
 
@@ -328,6 +329,34 @@ def _fit_one(kind: str, table: Table, names: list[str], params: dict, rounds: in
     return lightgbm.train({**params, **objective}, data, num_boost_round=rounds)
 
 
+def fit_linear(table: Table, names: list[str], l2: float = L2) -> receipts.LinearScorer:
+    """Weighted logistic regression with an L2 penalty, by Newton's method: no random
+    start, so the same table gives the same coefficients."""
+    import numpy as np
+
+    x = np.array([[f.get(n, 0.0) for n in names] for f in table.features], dtype=np.float64)
+    y = np.array(table.labels, dtype=np.float64)
+    w = np.array(table.weights, dtype=np.float64)
+    mean = x.mean(axis=0) if len(x) else np.zeros(len(names))
+    scale = x.std(axis=0) if len(x) else np.ones(len(names))
+    scale[scale == 0] = 1.0
+    xs = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    beta = np.zeros(xs.shape[1])
+    penalty = np.full(xs.shape[1], l2)
+    penalty[-1] = 0.0  # the intercept is not penalised
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(xs @ beta)))
+        gradient = xs.T @ (w * (p - y)) + penalty * beta
+        hessian = (xs * (w * p * (1 - p))[:, None]).T @ xs + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return receipts.LinearScorer(
+        mean=mean.tolist(), scale=scale.tolist(), coef=beta[:-1].tolist(), intercept=beta[-1]
+    )
+
+
 def fit(samples: list[Sample], params: dict | None = None) -> receipts.ReceiptModel:
     params = {**PARAMS, **(params or {})}
     data = tables(samples)
@@ -335,7 +364,10 @@ def fit(samples: list[Sample], params: dict | None = None) -> receipts.ReceiptMo
     for kind, table in data.items():
         names = list(table.features[0]) if table.features else []
         features[kind] = names
-        boosters[kind] = _fit_one(kind, table, names, params, ROUNDS[kind])
+        if kind == "totals":
+            boosters[kind] = fit_linear(table, names)
+        else:
+            boosters[kind] = _fit_one(kind, table, names, params, ROUNDS[kind])
     meta = {
         "features": features,
         "thresholds": {"company": 0.5, "address": 0.5},
@@ -347,15 +379,17 @@ def fit(samples: list[Sample], params: dict | None = None) -> receipts.ReceiptMo
 
 
 def save(model: receipts.ReceiptModel, directory: Path) -> dict[str, int]:
-    """Write the model's files (LightGBM text format and meta.json); returns their sizes."""
+    """Write the model's files (LightGBM text dumps, JSON); returns their sizes."""
     directory.mkdir(parents=True, exist_ok=True)
     sizes = {}
-    for name, booster in (("lines", model.lines), ("dates", model.dates), ("totals", model.totals)):
-        text = booster.model_to_string()
-        # The dump ends with the parameters it was trained with; drop the ones that only
-        # describe this machine so the bytes depend on the data alone.
-        (directory / f"{name}.txt").write_text(text, encoding="utf-8")
-        sizes[f"{name}.txt"] = len(text.encode())
+    texts = {
+        "lines.txt": model.lines.model_to_string(),
+        "dates.txt": model.dates.model_to_string(),
+        "totals.json": model.totals.to_json(),
+    }
+    for name, text in texts.items():
+        (directory / name).write_text(text, encoding="utf-8")
+        sizes[name] = len(text.encode())
     meta = json.dumps(model.meta, indent=1, sort_keys=True) + "\n"
     (directory / "meta.json").write_text(meta, encoding="utf-8")
     sizes["meta.json"] = len(meta.encode())

@@ -30,7 +30,7 @@ from .fields import Row, clean, make_field, rows_of
 from .result import Field, Page
 
 MODEL_DIR = Path(__file__).resolve().parent / "data" / "receipt_model"
-MODEL_FILES = ("lines.txt", "dates.txt", "totals.txt", "meta.json")
+MODEL_FILES = ("lines.txt", "dates.txt", "totals.json", "meta.json")
 LINE_CLASSES = ("other", "company", "address")
 
 # ----------------------------------------------------------------------------- formats
@@ -416,8 +416,30 @@ def paid_amount(rows: list[Row], after: int = 0) -> tuple[Decimal, Row] | None:
 
 
 @dataclass
+class LinearScorer:
+    """A logistic regression over standardised features (the totals model: on stores left
+    out of training it picked the total better than boosted trees, which learn a store's
+    layout too well)."""
+
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+
+    def predict(self, x):
+        import numpy as np
+
+        z = ((x - np.array(self.mean)) / np.array(self.scale)) @ np.array(self.coef)
+        return 1.0 / (1.0 + np.exp(-(z + self.intercept)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=0) + "\n"
+
+
+@dataclass
 class ReceiptModel:
-    """Three boosters (lines, dates, totals) and the feature order each was fitted with."""
+    """Boosters for lines and dates, a linear scorer for totals, and the feature order
+    each was fitted with."""
 
     lines: Any
     dates: Any
@@ -432,7 +454,8 @@ class ReceiptModel:
             return lightgbm.Booster(model_str=(directory / name).read_text(encoding="utf-8"))
 
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-        return cls(booster("lines.txt"), booster("dates.txt"), booster("totals.txt"), meta)
+        totals = LinearScorer(**json.loads((directory / "totals.json").read_text("utf-8")))
+        return cls(booster("lines.txt"), booster("dates.txt"), totals, meta)
 
     def _matrix(self, kind: str, rows: list[dict[str, float]]):
         import numpy as np

@@ -191,6 +191,10 @@ if "OPTIONS" in TASKS["default"] and TASKS["default"]["OPTIONS"]["REDIS_CLAIM_TI
 EXTRACTION_MAX_ATTEMPTS = env.int("EXTRACTION_MAX_ATTEMPTS", default=3)
 # Run each job in a child process killed at the time limit (costs ~1 s of start-up a job).
 EXTRACTION_ISOLATE = env.bool("EXTRACTION_ISOLATE", default=True)
+# Where `manage.py extraction_train` writes a model fitted here (e.g. with the workspace's
+# corrections) and where the pipeline reads it; unset or empty: the model shipped in
+# extraction/pipeline/data/receipt_model. The pipeline reads the same environment variable.
+EXTRACTION_MODEL_DIR = env.str("EXTRACTION_MODEL_DIR", default="")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads spool to a temporary file
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # non-file request bodies (413 above it)
 # The Open API's own caps on a request's URL and headers (414 and 431 in the envelope).

@@ -53,7 +53,8 @@ def main() -> int:
         print(f"no evaluation data under {args.eval}", file=sys.stderr)
         return 1
 
-    print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
+    # The machine may be shared: the load average says how much of it this run had.
+    print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}  load: {_load()}")
     print(f"peak RSS at start: {peak_rss_mb():.0f} MiB")
     if images:
         t0 = time.perf_counter()
@@ -85,8 +86,12 @@ def main() -> int:
             f"GeoTopo.pdf: {pages} pages, best of 3 {best:.2f} s -> {pages / best:.0f} pages/s "
             f"(median {sorted(runs)[1]:.2f} s)"
         )
-    print(f"peak RSS: {peak_rss_mb():.0f} MiB")
+    print(f"peak RSS: {peak_rss_mb():.0f} MiB  load at the end: {_load()}")
     return 0
+
+
+def _load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

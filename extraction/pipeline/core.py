@@ -11,10 +11,10 @@ from .fields import (
     contact_fields,
     detect_doc_type,
     generic_fields,
-    receipt_fields,
     schema_fields,
 )
 from .invoices import invoice_fields
+from .receipts import receipt_fields
 from .result import Deadline, ExtractionResult, Limits
 from .text import load_pages
 

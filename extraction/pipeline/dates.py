@@ -117,6 +117,29 @@ NAME_MDY = re.compile(
     re.IGNORECASE,
 )
 
+# OCR glues a date to its neighbour when the gap is narrow: a time after a two-digit year
+# ("23/06/1812:46:33"), a number before the day ("#19536001/06/2018"), a time after a
+# year-first date ("2018-06-2312:00"). Read only where the split is unambiguous.
+GLUED_TIME = r"(?=\d{1,2}:\d{2})"
+GLUED = (
+    (
+        re.compile(
+            rf"(?<![\w/.\-])(?P<a>\d{{1,2}})(?P<s>[/\-.])(?P<b>\d{{1,2}})(?P=s)(?P<y>\d{{2}}){GLUED_TIME}"
+        ),
+        "dmy",
+    ),
+    (
+        re.compile(r"(?<=\d)(?P<a>\d{2})(?P<s>[/\-])(?P<b>\d{2})(?P=s)(?P<y>(?:19|20)\d{2})(?!\d)"),
+        "dmy",
+    ),
+    (
+        re.compile(
+            rf"(?<![\w])(?P<y>(?:19|20)\d{{2}})(?P<s>[/\-.])(?P<b>\d{{1,2}})(?P=s)(?P<a>\d{{2}}){GLUED_TIME}"
+        ),
+        "ymd",
+    ),
+)
+
 
 @dataclass
 class DateMatch:
@@ -159,6 +182,16 @@ def find_dates(text: str, order: str | None = None) -> list[DateMatch]:
         d = _make(y, second, first) or _make(y, first, second)
         if d:
             found.append(DateMatch(m.group(0), d, m.start(), m.end(), "dmy"))
+    for rx, kind in GLUED:
+        for m in rx.finditer(text):
+            a, b, y = int(m["a"]), int(m["b"]), _year(m["y"])
+            if kind == "ymd":
+                d = _make(y, b, a)
+            else:
+                first, second = (a, b) if order == "DMY" else (b, a)
+                d = _make(y, second, first) or _make(y, first, second)
+            if d:
+                found.append(DateMatch(m.group(0), d, m.start(), m.end(), kind))
     for rx, kind in ((NAME_DMY, "name-dmy"), (NAME_MDY, "name-mdy")):
         for m in rx.finditer(text):
             mon = MONTHS.get(m["mon"].lower().rstrip("."))

@@ -19,6 +19,8 @@ import os
 import shutil
 import subprocess
 import threading
+import unicodedata
+from dataclasses import replace
 from typing import Protocol
 
 from PIL import Image
@@ -78,6 +80,10 @@ class RapidOCREngine:
         self._engine.cls_and_rotate = cls_and_rotate
 
     def recognize(self, image: Image.Image, timeout: float | None = None) -> list[Line]:
+        return tidy_reading(self.read_raw(image))
+
+    def read_raw(self, image: Image.Image) -> list[Line]:
+        """The recogniser's segments as it returns them (before :func:`tidy_reading`)."""
         if image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
         with self._lock:  # the onnxruntime sessions are shared; keep one call at a time
@@ -154,6 +160,30 @@ class TesseractEngine:
                 )
             )
         return lines
+
+
+# A page whose letters are at most this share accented is taken to be written without
+# accents: the multilingual recogniser puts marks on plain capitals ("ÁLAM", "AÉON").
+ACCENTED_SHARE = 0.02
+
+
+def _without_marks(text: str) -> str:
+    """Latin letters without their combining marks; other scripts untouched."""
+    out = []
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch) and out and out[-1].isascii():
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def tidy_reading(segments: list[Line]) -> list[Line]:
+    """Strip accents the recogniser added to a page written in plain ASCII letters."""
+    letters = [c for s in segments for c in s.text if c.isalpha()]
+    accented = sum(not c.isascii() and _without_marks(c).isascii() for c in letters)
+    if not letters or accented == 0 or accented > ACCENTED_SHARE * len(letters):
+        return segments
+    return [replace(s, text=_without_marks(s.text)) for s in segments]
 
 
 _engines: dict[str, OCREngine] = {}

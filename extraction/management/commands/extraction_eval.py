@@ -1,10 +1,11 @@
-"""``manage.py extraction_eval FOLDER [--limit N] [--json]`` - measure the pipeline.
+"""``manage.py extraction_eval FOLDER [--limit N] [--json] [--ocr-cache DIR]``: measure.
 
 A thin wrapper over :mod:`extraction.evaluation`; FOLDER is one of
 ``../shared/eval/{sroie,invoices,pdftext,funsd}`` or their parent (all of them).
 """
 
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -28,11 +29,17 @@ class Command(BaseCommand):
             "--json", action="store_true", help="print one JSON document instead of text"
         )
         parser.add_argument("--no-rows", action="store_true", help="print metrics only")
+        parser.add_argument(
+            "--ocr-cache",
+            type=Path,
+            default=None,
+            help="keep OCR output in this folder and reuse it on the next run",
+        )
 
-    def handle(self, *args, folder, limit, json: bool, no_rows: bool, **options):
+    def handle(self, *args, folder, limit, json: bool, no_rows: bool, ocr_cache, **options):
         progress = None if json or options["verbosity"] < 2 else (lambda m: self.stderr.write(m))
         try:
-            report = evaluate(folder, limit=limit, progress=progress)
+            report = evaluate(folder, limit=limit, progress=progress, ocr_cache=ocr_cache)
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         if json:

@@ -6,6 +6,7 @@ reported by the system checks in `a2v2/checks.py`, never discovered at request t
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import environ
@@ -99,8 +100,8 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The default cache lives in the database so that every process shares it (rate limits,
-# verified-secret memos); Redis replaces it in scale-out (CACHE_URL=redis://…).
+# The default cache lives in the database so that every process shares it; Redis replaces
+# it in scale-out (CACHE_URL=redis://…), and then also holds the rate-limit counters.
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://a2v2_cache")}
 
 # Django's Tasks framework: the database queue by default (django-tasks-db, worker:
@@ -138,19 +139,24 @@ if TASKS_BACKEND.startswith("django_tasks_redis."):
 # `manage.py rotate_key_encryption`. Show-once keeps no encrypted copy at all.
 APIKEY_SHOW_ONCE = env.bool("APIKEY_SHOW_ONCE", default=False)
 KEY_ENCRYPTION_KEYS = env.list("KEY_ENCRYPTION_KEYS", default=[SECRET_KEY] if DEBUG else [])
-APIKEY_ARGON2: dict[str, int] = {}  # argon2-cffi's defaults (RFC 9106 low-memory profile)
-APIKEY_VERIFIED_TTL = env.int("APIKEY_VERIFIED_TTL", default=3600)
-# Failed argon2 checks allowed per minute (see apikeys/verification.py).
-APIKEY_HASH_FAILURES_PER_KEY_AND_CLIENT = env.int(
-    "APIKEY_HASH_FAILURES_PER_KEY_AND_CLIENT", default=10
+# Secrets are verified with HMAC-SHA256 under these hashing keys (apikeys/crypto.py): the
+# first hashes, all verify; rotate with `manage.py rotate_key_hashes`. Required outside
+# debug (a2v2.E006); in debug one is derived from SECRET_KEY.
+APIKEY_HASH_KEYS = env.list(
+    "APIKEY_HASH_KEYS",
+    default=[hashlib.sha256(b"a2v2 dev hashing key\x00" + SECRET_KEY.encode()).hexdigest()]
+    if DEBUG
+    else [],
 )
-APIKEY_HASH_FAILURES_PER_CLIENT = env.int("APIKEY_HASH_FAILURES_PER_CLIENT", default=30)
-APIKEY_HASH_FAILURES_PER_KEY = env.int("APIKEY_HASH_FAILURES_PER_KEY", default=100)
-APIKEY_HASH_WAIT_SECONDS = 2.0
+# Failed authentications allowed per client address per minute (apikeys/verification.py).
 APIKEY_FAILURES_PER_CLIENT = env.int("APIKEY_FAILURES_PER_CLIENT", default=120)
 # When the Redis cache (rate-limit counters, failure budgets) is unreachable: "closed"
 # refuses Open API calls with 503, "open" serves them uncounted. docs/deploy.md explains.
 RATELIMIT_ON_CACHE_FAILURE = env.str("RATELIMIT_ON_CACHE_FAILURE", default="closed").lower()
+# Without Redis, on SQLite, the counters live in a WAL SQLite file of their own, so they
+# never wait for the main database's writer (apikeys/counters.py). Empty: ratelimit.sqlite3
+# beside the main database file.
+RATELIMIT_SQLITE_PATH = env.str("RATELIMIT_SQLITE_PATH", default="")
 APIKEY_LAST_USED_INTERVAL = 60
 
 # Contacts (contacts/). Mobile numbers without a +country prefix are read in this region

@@ -83,6 +83,7 @@ def prepare_environment(database_url: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "a2v2.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     os.environ.setdefault("KEY_ENCRYPTION_KEYS", "bench-only-key-encryption-key")
+    os.environ.setdefault("APIKEY_HASH_KEYS", "bench-only-apikey-hashing-key-0123456789")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
     os.environ.setdefault("DEBUG", "false")
     if "CACHE_URL" not in os.environ and redis_reachable("redis://127.0.0.1:6379/14"):

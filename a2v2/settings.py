@@ -46,19 +46,22 @@ INSTALLED_APPS = [
     "extraction",
 ]
 
+# a2v2.ui_middleware.* are Django's (and django-htmx's) own middleware, run for every
+# request but those under /v1/open, which carry a key and no cookie: no session, user,
+# CSRF token, messages or htmx there (bench/middleware_cost.py measures what they cost).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "a2v2.middleware.OpenApiEnvelopeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "a2v2.ui_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "a2v2.ui_middleware.CsrfViewMiddleware",
+    "a2v2.ui_middleware.AuthenticationMiddleware",
+    "a2v2.ui_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
-    "accounts.middleware.HtmxLoginRedirectMiddleware",
+    "a2v2.ui_middleware.HtmxMiddleware",
+    "a2v2.ui_middleware.HtmxLoginRedirectMiddleware",
     "apikeys.middleware.ApiKeyMiddleware",
 ]
 

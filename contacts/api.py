@@ -20,7 +20,7 @@ from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 from pydantic import ConfigDict, Field
 
-from a2v2.api import ErrorEnvelope
+from a2v2.api import ErrorEnvelope, api
 from a2v2.envelope import ApiError, ok
 from a2v2.http import ApiRequest
 from a2v2.uploads import refuse_bodies_over, too_large_message
@@ -426,7 +426,7 @@ def create_contact(
 )
 def list_contacts(
     request: ApiRequest, agent_id: str, filters: Query[ContactFilters]
-) -> dict[str, Any]:
+) -> HttpResponse:
     agent = request.api_key.agent
     contacts = Contact.objects.for_agent(agent)
     if not filters.includeArchived:
@@ -438,7 +438,7 @@ def list_contacts(
         narrowed = narrowed.search(filters.search)
     if filters.sort or not filters.search:
         narrowed = narrowed.order_by(*SORTS[filters.sort or "-createdAt"])
-    query = _query_digest(agent, filters)
+    query = cursor_query(agent, filters)
     cursor = _cursor(filters, query)
     filtered = any(
         (filters.search, filters.status, filters.stage, filters.email, filters.updatedSince)
@@ -458,7 +458,7 @@ def list_contacts(
         after = cursors.Cursor(*found.next_after, position=position + len(found.contacts))
         next_cursor = cursors.encode(after, query)
     fields = defined_fields(agent) if found.contacts else set()
-    return ok(
+    body = ok(
         [contact_data(c, fields) for c in found.contacts],
         f"{total} contacts.",
         pagination={
@@ -466,9 +466,12 @@ def list_contacts(
             "nextCursor": next_cursor,
         },
     )
+    # Rendered as ninja renders every answer, but not validated against
+    # ContactListEnvelope again: for 100 contacts that took a third of the request's CPU.
+    return api.create_response(request, body, status=200)
 
 
-def _query_digest(agent: Any, filters: ContactFilters) -> str:
+def cursor_query(agent: Any, filters: ContactFilters) -> str:
     """What a cursor is bound to: the agent, the filters and the sort (not the page)."""
     query = filters.model_dump(exclude={"page", "limit", "cursor"})
     return cursors.query_digest(agent=agent.public_id, **query)

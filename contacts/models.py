@@ -170,12 +170,15 @@ class ContactQuerySet(models.QuerySet["Contact"]):
     def page_at(self, number: int, size: int, total: int) -> Page:
         """The contacts on page `number` (1-based) of this ordered queryset of `total` rows.
 
-        Ids first, from the index alone; then those rows. A page in the second half is
-        read backwards from the end, so the database skips fewer rows.
+        The first page is read like a cursor page, in one query. Deeper pages read ids
+        first, from the index alone, then those rows; a page in the second half is read
+        backwards from the end, so the database skips fewer rows.
         """
         offset = (number - 1) * size
         if offset >= total:
             return Page([], None)
+        if offset == 0:
+            return self.page_from_start(size)
         count = min(size, total - offset)
         keys = self._ids_and_keys()
         if offset > total // 2:
@@ -183,30 +186,31 @@ class ContactQuerySet(models.QuerySet["Contact"]):
             rows = list(keys.reverse()[start : start + count])[::-1]
         else:
             rows = list(keys[offset : offset + count])
-        more = offset + count < total
-        return self._rows(rows, more)
+        page_ids = [pk for pk, _ in rows]
+        found = Contact.objects.select_related("owner").in_bulk(page_ids)
+        contacts = [found[pk] for pk in page_ids if pk in found]
+        last = rows[-1] if rows and offset + count < total else None
+        return Page(contacts, (last[1], last[0]) if last else None)
+
+    def page_from_start(self, size: int) -> Page:
+        return self._page_of(self, size)
 
     def page_after(self, key_value: Any, pk: int, size: int) -> Page:
         """Up to `size` contacts after (`key_value`, `pk`): a deep page costs what the
         first does, because the index is entered at that row instead of counted to it."""
-        rows = list(self.after(key_value, pk)._ids_and_keys()[: size + 1])
-        return self._rows(rows[:size], more=len(rows) > size)
+        return self._page_of(self.after(key_value, pk), size)
 
-    def page_from_start(self, size: int) -> Page:
-        rows = list(self._ids_and_keys()[: size + 1])
-        return self._rows(rows[:size], more=len(rows) > size)
+    def _page_of(self, queryset: ContactQuerySet, size: int) -> Page:
+        """The first `size` rows of `queryset`, in one query, and whether more follow."""
+        key, _ = self.keyset()
+        rows = list(queryset.select_related("owner").annotate(cursor_key=F(key))[: size + 1])
+        contacts, more = rows[:size], len(rows) > size
+        last = contacts[-1] if contacts and more else None
+        return Page(contacts, (last.cursor_key, last.pk) if last else None)
 
     def _ids_and_keys(self) -> models.QuerySet[Contact, tuple[int, Any]]:
         key, _ = self.keyset()
         return self.values_list("pk", F(key))
-
-    @staticmethod
-    def _rows(rows: list[tuple[int, Any]], more: bool) -> Page:
-        page_ids = [pk for pk, _ in rows]
-        found = Contact.objects.select_related("owner").in_bulk(page_ids)
-        contacts = [found[pk] for pk in page_ids if pk in found]
-        last = rows[-1] if rows and more else None
-        return Page(contacts, (last[1], last[0]) if last else None)
 
     def delete(self) -> tuple[int, dict[str, int]]:
         with transaction.atomic():

@@ -204,3 +204,18 @@ def test_the_openapi_document_describes_the_cursor(client: Client) -> None:
     assert "cursor" in {p["name"] for p in operation["parameters"]}
     pagination = schema["components"]["schemas"]["ContactPagination"]
     assert "nextCursor" in pagination["properties"]
+
+
+@pytest.mark.parametrize("params", [{}, {"page": 3, "limit": 5}, {"search": "pat", "limit": 4}])
+def test_the_list_answers_exactly_what_its_schema_says(
+    api: Api, agent_a: Agent, people: list[Contact], params: dict
+) -> None:
+    from contacts.api import ContactListEnvelope
+
+    response = api.get(list_url(agent_a), params)
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    body = response.json()
+    validated = ContactListEnvelope.model_validate(body).model_dump(mode="json")
+    # Same keys and values once both are plain JSON (datetimes as ISO strings).
+    assert validated.keys() == body.keys() and validated["pagination"] == body["pagination"]
+    assert [c.keys() for c in validated["data"]] == [c.keys() for c in body["data"]]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from django.http import HttpRequest
 
 from a2v2.http import client_ip
-from apikeys import counters, crypto, keyformat, ratelimit
+from apikeys import counters, crypto, keyformat, lookup, ratelimit
 from apikeys.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,14 @@ class Refusal(Exception):
 
 
 def presented_key(request: HttpRequest) -> keyformat.PresentedKey:
-    if QUERY_STRING_NAMES & {name.lower() for name in request.GET}:
+    # request.META rather than request.headers: the latter copies every header first.
+    if request.META.get("QUERY_STRING") and QUERY_STRING_NAMES & {
+        name.lower() for name in request.GET
+    }:
         raise Refusal(400, "API keys are not accepted in the URL; send the x-api-key header.")
-    authorization = request.headers.get("Authorization", "")
-    header_key = request.headers.get("X-API-Key", "")
-    header_secret = request.headers.get("X-API-Secret", "")
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    header_key = request.META.get("HTTP_X_API_KEY", "")
+    header_secret = request.META.get("HTTP_X_API_SECRET", "")
     try:
         if authorization:
             scheme, _, value = authorization.partition(" ")
@@ -147,7 +150,7 @@ def authenticate(request: HttpRequest) -> ApiKey:
         if refusal.status == 401:
             count_failure(client)
         raise
-    key = ApiKey.objects.find(presented.key_id)
+    key = lookup.find(presented.key_id)
     if not verify_secret(key, presented):
         logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
         count_failure(client)

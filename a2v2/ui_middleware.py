@@ -11,6 +11,7 @@ to the next layer. `bench/middleware_cost.py` measures what each one cost there 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Authentication
@@ -46,6 +47,7 @@ class UiOnly:
 
     @staticmethod
     def _hook(inner_hook: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(inner_hook)
         def hook(request: HttpRequest, *args: Any) -> Any:
             if not is_open_api(request):
                 return inner_hook(request, *args)

@@ -170,6 +170,8 @@ def admit(key: ApiKey, client: str) -> ratelimit.Decision:
     RATELIMIT_ON_CACHE_FAILURE is "closed" ("open": served uncounted)."""
     now = time.time()
     windows = ratelimit.key_windows(key.rate_limit_per_minute, key.rate_limit_per_hour)
+    # Counted before the failure budget is known (one round trip): a call refused for
+    # its address's failures still counts against the key, like any refused call.
     entries = [(w.bucket(f"key:{key.key_id}", now), w.seconds, 1) for w in windows]
     entries.append(_failures_bucket(client, now))
     try:

@@ -97,6 +97,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+# Behind PgBouncer in transaction mode: no server-side cursors (Django's advice) and no
+# prepared statement for the API key lookup (apikeys/lookup.py).
+if env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 # Persistent connections on either engine: opening one per request (Django's default)
 # cost the Open API more than its key check (bench/auth_bench.py's CPU per request).
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))

@@ -4,7 +4,8 @@ and every bucket a request touches in one round trip.
 `add([(bucket, ttl, amount), …])` adds `amount` to each bucket (0 just reads it) and returns
 the new counts. The store follows the deployment:
 
-- Redis (CACHE_URL=redis://…): INCRBY with EXPIRE NX (GET for a read), pipelined.
+- Redis (CACHE_URL=redis://…): one Lua script (EVALSHA) that INCRBYs each bucket, sets
+  its TTL when it creates it, or reads it for an amount of 0.
 - SQLite (the embedded default): a WAL database file of its own (RATELIMIT_SQLITE_PATH,
   default `ratelimit.sqlite3` beside the main database, created on first use), so counting
   never queues behind the main database's single writer (last-used stamps, contacts, the
@@ -60,34 +61,38 @@ def _sweep_now_and_then(counts: list[int], entries: Sequence[Entry]) -> bool:
     return started and random.random() < 0.02
 
 
+# Every bucket of a request in one command: INCRBY (with the TTL set when the bucket is
+# created) or, for an amount of 0, a plain read. Atomic, one reply to parse.
+_REDIS_ADD = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local ttl, amount = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if amount > 0 then
+    counts[i] = redis.call("INCRBY", key, amount)
+    if counts[i] == amount then redis.call("EXPIRE", key, ttl) end
+  else
+    counts[i] = tonumber(redis.call("GET", key) or "0")
+  end
+end
+return counts
+"""
+
+
 class RedisCounters:
     def __init__(self, alias: str = "default") -> None:
         self.cache = caches[alias]
         # Django builds a new client (and its ~170 response callbacks) per call; the client
         # is thread-safe over its pool, so one per process is enough.
         self.client = self.cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        self.script = self.client.register_script(_REDIS_ADD)  # EVALSHA, loaded on demand
 
     def add(self, entries: Sequence[Entry]) -> list[int]:
-        pipe = self.client.pipeline(transaction=False)
-        reads: list[bool] = []
-        for bucket, ttl, amount in entries:
-            key = self.cache.make_and_validate_key(f"rl:{bucket}")
-            if amount:
-                pipe.incrby(key, amount)
-                pipe.expire(key, ttl, nx=True)
-            else:
-                pipe.get(key)
-            reads.append(not amount)
+        keys = [self.cache.make_and_validate_key(f"rl:{bucket}") for bucket, _, _ in entries]
+        args = [value for _, ttl, amount in entries for value in (ttl, amount)]
         try:
-            replies = iter(pipe.execute())
+            return [int(count) for count in self.script(keys=keys, args=args)]
         except RedisError as error:
             raise CountersUnavailable(str(error)) from error
-        counts = []
-        for read in reads:
-            counts.append(int(next(replies) or 0))
-            if not read:
-                next(replies)  # EXPIRE's reply
-        return counts
 
     def prune(self, *, dry_run: bool = False) -> int:
         return 0  # Redis expires the keys itself

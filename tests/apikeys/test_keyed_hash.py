@@ -174,18 +174,69 @@ def test_malformed_stored_hashes_verify_nothing(stored_hash: str) -> None:
     assert not crypto.check_secret(stored_hash, "x" * 16, "y" * 32).matches
 
 
-def test_the_key_lookup_runs_one_prepared_statement(client: Client, agent_a: Agent) -> None:
-    from django.db import connection
-
+def test_the_key_lookup_runs_one_precompiled_statement(client: Client, agent_a: Agent) -> None:
     from apikeys import lookup
 
     _, full = make_key(agent_a)
     assert get_me(client, full).status_code == 200  # first use records last-used
     with (
         mock.patch("django.db.models.sql.compiler.SQLCompiler.as_sql", autospec=True) as compile_,
+        mock.patch("apikeys.lookup._fetch_row", wraps=lookup._fetch_row) as fetch,
+    ):
+        assert get_me(client, full).status_code == 200
+    compile_.assert_not_called()  # no queryset was built or compiled on the way
+    assert fetch.call_count == 1
+    assert (
+        fetch.call_args.args[1] == lookup.statement("default", fetch.call_args.args[0].vendor).sql
+    )
+
+
+@pytest.mark.postgres
+def test_postgresql_prepares_the_lookup_once_per_connection(client: Client, agent_a: Agent) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    _, full = make_key(agent_a)
+    for _ in range(3):
+        assert get_me(client, full).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%apikeys_apikey%key_id%"],
+        )
+        assert cursor.fetchone()[0] == 1
+
+
+def test_behind_pgbouncer_transaction_pooling_the_lookup_is_not_prepared(
+    client: Client, agent_a: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import connection
+
+    _, full = make_key(agent_a)
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+    with (
+        mock.patch("apikeys.lookup._fetch_prepared") as prepared,
         CaptureQueriesContext(connection) as queries,
     ):
         assert get_me(client, full).status_code == 200
-    compile_.assert_not_called()
-    assert [q for q in queries if "apikeys_apikey" in q["sql"]] == queries[:1]
-    assert lookup.statement.cache_info().currsize >= 1
+    prepared.assert_not_called()
+    assert any("apikeys_apikey" in q["sql"] for q in queries)
+
+
+def test_the_pgbouncer_setting_turns_server_side_cursors_off() -> None:
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "print(json.dumps(settings.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS')))"
+    )
+    env = {
+        "DJANGO_SETTINGS_MODULE": "a2v2.settings", "DEBUG": "true", "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "PGBOUNCER_TRANSACTION_POOLING": "true",
+    }  # fmt: skip
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "true"

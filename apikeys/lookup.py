@@ -80,18 +80,34 @@ def _fetch_prepared(connection: BaseDatabaseWrapper, sql: str, key_id: str) -> t
     against ~0.1 ms), and Django's cursors bind parameters client-side, which cannot be
     prepared. (Not behind PgBouncer's transaction pooling: PGBOUNCER_TRANSACTION_POOLING.)
     """
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = _prepared_cursor(connection)
+        try:
+            cursor.execute(sql, [key_id], prepare=True)
+            return cursor.fetchone()
+        except Exception:
+            connection._apikey_cursor = None  # type: ignore[attr-defined]
+            raise
+
+
+def _prepared_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """One psycopg cursor per database connection, kept for the next request (creating one
+    per lookup cost about as much as running the statement)."""
     import psycopg
 
-    connection.ensure_connection()
     raw = connection.connection
+    held = getattr(connection, "_apikey_cursor", None)
+    if held is not None and held[0] is raw:
+        return held[1]
     if raw.prepare_threshold is None:
         # Django turns psycopg's automatic preparing off (None), which also refuses an
         # explicit prepare. A threshold never reached keeps every other query unprepared
         # (Django's client-side binding cursors never prepare anyway) and allows this one.
         raw.prepare_threshold = sys.maxsize
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        cursor.execute(sql, [key_id], prepare=True)
-        return cursor.fetchone()
+    cursor = psycopg.Cursor(raw)
+    connection._apikey_cursor = (raw, cursor)  # type: ignore[attr-defined]
+    return cursor
 
 
 def find(key_id: str, using: str = "default") -> ApiKey | None:

@@ -13,7 +13,7 @@ hit few requests, do not move it. Requests, on a temporary SQLite database:
 and, at the end, a refused request: a wrong secret on an existing key id against an
 unknown key id (the median time of each, through the whole stack). Usage:
 
-  .venv/bin/python bench/middleware_cost.py [--requests 3000]
+  .venv/bin/python bench/middleware_cost.py [--requests 3000] [--postgres-redis]
 """
 
 from __future__ import annotations
@@ -151,6 +151,12 @@ def setup(args: argparse.Namespace) -> list[str]:
             "APIKEY_FAILURES_PER_CLIENT": "100000000",
         }
     )
+    if args.postgres_redis:
+        sys.path.insert(0, str(ROOT))
+        from bench.stack import recreate_database
+
+        os.environ["DATABASE_URL"] = recreate_database("a2v2_bench", drop=True)
+        os.environ["CACHE_URL"] = "redis://127.0.0.1:6379/14"
     import warnings
 
     warnings.filterwarnings("ignore", message="No directory at")
@@ -186,6 +192,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--keys", type=int, default=50)
+    parser.add_argument(
+        "--postgres-redis",
+        action="store_true",
+        help="PostgreSQL (database a2v2_bench, recreated) and Redis (database 14)",
+    )
     args = parser.parse_args()
     keys = setup(args)
     logging.disable(logging.CRITICAL)
@@ -215,7 +226,8 @@ def main() -> None:
 
     print(
         f"middleware_cost: median µs per request over {args.requests} requests, in process "
-        f"(SQLite, database cache; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})"
+        f"({'PostgreSQL + Redis' if args.postgres_redis else 'SQLite, database cache'}; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})"
     )
     print(f"  {'part of the request':52s} {'ping':>7s} {'keyed':>7s} {'ui':>7s}")
     parts = list(results["keyed"])

@@ -154,3 +154,40 @@ def test_redis_counters_are_exact_under_concurrency() -> None:
         ]
     finally:
         store.clear()
+
+
+@pytest.fixture
+def redis_store() -> counters.RedisCounters:
+    if "redis" not in caches["default"].__module__:
+        pytest.skip("needs the Redis cache (the PostgreSQL + Redis pass)")
+    store = counters.RedisCounters()
+    store.clear()
+    yield store
+    store.clear()
+
+
+def test_a_redis_bucket_lives_as_long_as_its_window(redis_store: counters.RedisCounters) -> None:
+    redis_store.add([("minute-bucket", 60, 1), ("hour-bucket", 3600, 1), ("read-only", 60, 0)])
+    ttl = {name: redis_store.client.ttl(redis_store.cache.make_key(f"rl:{name}"))
+           for name in ("minute-bucket", "hour-bucket", "read-only")}  # fmt: skip
+    assert 55 <= ttl["minute-bucket"] <= 60 and 3590 <= ttl["hour-bucket"] <= 3600
+    assert ttl["read-only"] == -2  # reading creates nothing
+
+
+def test_redis_counters_survive_a_flushed_script_and_a_dropped_connection(
+    redis_store: counters.RedisCounters,
+) -> None:
+    assert redis_store.add([("survivor", 60, 1)]) == [1]
+    redis_store.client.script_flush()
+    assert redis_store.add([("survivor", 60, 1)]) == [2]
+    redis_store._connection().disconnect()  # as a Redis restart or a timeout would
+    assert redis_store.add([("survivor", 60, 1)]) == [3]
+
+
+def test_an_unreachable_redis_raises_counters_unavailable() -> None:
+    from django.test import override_settings
+
+    from tests.deploy.test_redis_down import DEAD_REDIS
+
+    with override_settings(CACHES=DEAD_REDIS), pytest.raises(counters.CountersUnavailable):
+        counters.store().add([("anything", 60, 1)])

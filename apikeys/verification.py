@@ -121,22 +121,20 @@ def _too_many_failures(window: ratelimit.Window, now: float) -> Refusal:
     return Refusal(429, TOO_MANY_FAILURES, {"Retry-After": str(window.resets_in(now))})
 
 
-def _failures_bucket(client: str, now: float) -> counters.Entry:
-    window = ratelimit.failure_window()
-    return (window.bucket(f"authfail:{client}", now), window.seconds, 0)
+def _failures(window: ratelimit.Window, client: str, now: float, amount: int) -> counters.Entry:
+    """The client's failed-attempts bucket: `amount` 1 counts a failure, 0 only reads."""
+    return (window.bucket(f"authfail:{client}", now), window.seconds, amount)
 
 
 def count_failure(client: str) -> None:
     """Count a failed attempt from this client; a Refusal (429) once past its budget."""
-    now = time.time()
-    bucket, seconds, _ = _failures_bucket(client, now)
+    now, window = time.time(), ratelimit.failure_window()
     try:
-        [failures] = counters.add([(bucket, seconds, 1)])
+        [failures] = counters.add([_failures(window, client, now, 1)])
     except counters.CountersUnavailable:
         if ratelimit.fail_open():
             return
         raise _cache_down() from None
-    window = ratelimit.failure_window()
     if failures > window.limit:
         raise _too_many_failures(window, now)
 
@@ -168,12 +166,12 @@ def admit(key: ApiKey, client: str) -> ratelimit.Decision:
     client's failed attempts, in one round trip. A Refusal (429) when the client is past
     its failure budget; (503) when the counters are unreachable and
     RATELIMIT_ON_CACHE_FAILURE is "closed" ("open": served uncounted)."""
-    now = time.time()
+    now, failure_window = time.time(), ratelimit.failure_window()
     windows = ratelimit.key_windows(key.rate_limit_per_minute, key.rate_limit_per_hour)
     # Counted before the failure budget is known (one round trip): a call refused for
     # its address's failures still counts against the key, like any refused call.
     entries = [(w.bucket(f"key:{key.key_id}", now), w.seconds, 1) for w in windows]
-    entries.append(_failures_bucket(client, now))
+    entries.append(_failures(failure_window, client, now, 0))
     try:
         counts = counters.add(entries)
     except counters.CountersUnavailable:
@@ -181,7 +179,6 @@ def admit(key: ApiKey, client: str) -> ratelimit.Decision:
             raise _cache_down() from None
         logger.warning("Rate-limit counters unreachable; serving key_id=%s uncounted", key.key_id)
         return ratelimit.Decision.uncounted()
-    failure_window = ratelimit.failure_window()
     if counts[-1] >= failure_window.limit:
         raise _too_many_failures(failure_window, now)
     return ratelimit.decide(windows, counts[:-1], now)

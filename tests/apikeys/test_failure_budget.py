@@ -150,3 +150,84 @@ def test_open_a_valid_key_that_cannot_be_counted_is_served_uncounted(
     response = call(client, full)
     assert response.status_code == 200 and "X-RateLimit-Limit" not in response
     assert verification.admit(key, "127.0.0.1").counted is False
+
+
+# --- the boundaries, in process with a fake store -----------------------------------------
+
+
+class FakeCounters:
+    """Answers the counts it is told to and records what it was asked."""
+
+    def __init__(self, counts: list[int]) -> None:
+        self.counts = counts
+        self.asked: list[list[counters.Entry]] = []
+
+    def add(self, entries: list[counters.Entry]) -> list[int]:
+        self.asked.append(list(entries))
+        return self.counts[: len(entries)]
+
+
+@pytest.fixture
+def budget_of_3() -> None:
+    with override_settings(APIKEY_FAILURES_PER_CLIENT=3):
+        yield
+
+
+def fake(monkeypatch: pytest.MonkeyPatch, counts: list[int]) -> FakeCounters:
+    store = FakeCounters(counts)
+    monkeypatch.setattr(counters, "add", store.add)
+    return store
+
+
+@pytest.mark.parametrize(("failures", "refused"), [(1, False), (3, False), (4, True)])
+def test_a_failure_is_refused_only_past_the_budget(
+    monkeypatch: pytest.MonkeyPatch, budget_of_3: None, failures: int, refused: bool
+) -> None:
+    store = fake(monkeypatch, [failures])
+    with freeze_time("2030-01-01 12:00:45"):
+        if refused:
+            with pytest.raises(verification.Refusal) as refusal:
+                verification.count_failure("203.0.113.9")
+            assert refusal.value.status == 429
+            assert refusal.value.headers == {"Retry-After": "15"}
+        else:
+            verification.count_failure("203.0.113.9")
+    [[(bucket, seconds, amount)]] = store.asked
+    assert bucket.startswith("authfail:203.0.113.9:minute:") and (seconds, amount) == (60, 1)
+
+
+def test_admit_counts_both_windows_and_reads_the_failures_in_one_call(
+    monkeypatch: pytest.MonkeyPatch, agent_a: Agent, budget_of_3: None
+) -> None:
+    key, _ = make_key(agent_a, rate_limit_per_minute=5, rate_limit_per_hour=50)
+    store = fake(monkeypatch, [2, 7, 2])
+    decision = verification.admit(key, "198.51.100.5")
+    [entries] = store.asked
+    assert [(seconds, amount) for _, seconds, amount in entries] == [(60, 1), (3600, 1), (60, 0)]
+    assert entries[0][0].startswith(f"key:{key.key_id}:minute:")
+    assert entries[2][0].startswith("authfail:198.51.100.5:minute:")
+    assert decision.allowed and (decision.limit, decision.remaining) == (5, 3)
+
+
+@pytest.mark.parametrize(("failures", "refused"), [(2, False), (3, True)])
+def test_admit_refuses_an_address_that_used_up_its_failures(
+    monkeypatch: pytest.MonkeyPatch, agent_a: Agent, budget_of_3: None, failures: int, refused: bool
+) -> None:
+    key, _ = make_key(agent_a)
+    fake(monkeypatch, [1, 1, failures])
+    if refused:
+        with pytest.raises(verification.Refusal) as refusal:
+            verification.admit(key, "198.51.100.5")
+        assert refusal.value.status == 429
+        assert 1 <= int(refusal.value.headers["Retry-After"]) <= 60
+    else:
+        assert verification.admit(key, "198.51.100.5").allowed
+
+
+def test_admit_reports_a_key_over_its_limit(
+    monkeypatch: pytest.MonkeyPatch, agent_a: Agent
+) -> None:
+    key, _ = make_key(agent_a, rate_limit_per_minute=5, rate_limit_per_hour=50)
+    fake(monkeypatch, [6, 6, 0])
+    decision = verification.admit(key, "198.51.100.5")
+    assert not decision.allowed and decision.remaining == 0 and decision.retry_after >= 1

@@ -36,7 +36,7 @@ def test_old_secret_works_during_the_grace_period_then_stops(
     client: Client, agent_a: Agent
 ) -> None:
     key, old = make_key(agent_a)
-    assert status(client, old) == 200  # memoized before the rotation
+    assert status(client, old) == 200  # in use before the rotation
     new = key.rotate(GRACE_PERIODS["1h"])
 
     assert status(client, old) == 200

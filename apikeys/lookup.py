@@ -80,15 +80,31 @@ def _fetch_prepared(connection: BaseDatabaseWrapper, sql: str, key_id: str) -> t
     against ~0.1 ms), and Django's cursors bind parameters client-side, which cannot be
     prepared. (Not behind PgBouncer's transaction pooling: PGBOUNCER_TRANSACTION_POOLING.)
     """
+    import psycopg
+
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        cursor = _prepared_cursor(connection)
         try:
-            cursor.execute(sql, [key_id], prepare=True)
-            return cursor.fetchone()
-        except Exception:
-            connection._apikey_cursor = None  # type: ignore[attr-defined]
-            raise
+            return _execute_prepared(connection, sql, key_id)
+        except psycopg.OperationalError:
+            if connection.in_atomic_block:
+                raise
+            # A kept connection that died while idle (a restarted server, a dropped
+            # socket): what Django's per-request health check (CONN_HEALTH_CHECKS, one
+            # more round trip on every request) would have caught. Reconnect, once.
+            connection.close()
+            connection.ensure_connection()
+            return _execute_prepared(connection, sql, key_id)
+
+
+def _execute_prepared(connection: BaseDatabaseWrapper, sql: str, key_id: str) -> tuple | None:
+    cursor = _prepared_cursor(connection)
+    try:
+        cursor.execute(sql, [key_id], prepare=True)
+        return cursor.fetchone()
+    except Exception:
+        connection._apikey_cursor = None  # type: ignore[attr-defined]
+        raise
 
 
 def _prepared_cursor(connection: BaseDatabaseWrapper) -> Any:

@@ -240,3 +240,18 @@ def test_the_pgbouncer_setting_turns_server_side_cursors_off() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "true"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_that_died_is_replaced_without_failing_the_request(
+    client: Client, agent_a: Agent
+) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    _, full = make_key(agent_a)
+    assert get_me(client, full).status_code == 200
+    connection.connection.close()  # as a server restart or a dropped socket would
+    assert get_me(client, full).status_code == 200

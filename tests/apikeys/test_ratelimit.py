@@ -94,7 +94,7 @@ def test_the_sqlite_file_counts_exactly_across_threads(tmp_path: Path) -> None:
 
 def test_the_sqlite_file_counts_exactly_across_processes(tmp_path: Path) -> None:
     path = str(tmp_path / "rl.sqlite3")
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # fork from a threaded pytest can deadlock
     results: multiprocessing.Queue = context.Queue()
     workers = [
         context.Process(target=_count_in_a_process, args=(path, 50, results)) for _ in range(4)

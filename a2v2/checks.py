@@ -93,7 +93,7 @@ def _hash_key_problems() -> list[Error]:
             Error(
                 "APIKEY_HASH_KEYS is not set, so API keys cannot be verified.",
                 hint=hint,
-                id="a2v2.E006",
+                id="a2v2.E009",
             )
         ]
     short = [n for n, key in enumerate(keys, 1) if len(key) < MIN_HASH_KEY_LENGTH]
@@ -103,9 +103,9 @@ def _hash_key_problems() -> list[Error]:
             Error(
                 f"APIKEY_HASH_KEYS: key {places} is shorter than {MIN_HASH_KEY_LENGTH} characters.",
                 hint=hint,
-                id="a2v2.E006",
+                id="a2v2.E009",
             )
         ]
     if len({fingerprint(key) for key in keys}) != len(keys):
-        return [Error("APIKEY_HASH_KEYS lists the same key twice.", hint=hint, id="a2v2.E006")]
+        return [Error("APIKEY_HASH_KEYS lists the same key twice.", hint=hint, id="a2v2.E009")]
     return []

@@ -149,7 +149,7 @@ APIKEY_SHOW_ONCE = env.bool("APIKEY_SHOW_ONCE", default=False)
 KEY_ENCRYPTION_KEYS = env.list("KEY_ENCRYPTION_KEYS", default=[SECRET_KEY] if DEBUG else [])
 # Secrets are verified with HMAC-SHA256 under these hashing keys (apikeys/crypto.py): the
 # first hashes, all verify; rotate with `manage.py rotate_key_hashes`. Required outside
-# debug (a2v2.E006); in debug one is derived from SECRET_KEY.
+# debug (a2v2.E009); in debug one is derived from SECRET_KEY.
 APIKEY_HASH_KEYS = env.list(
     "APIKEY_HASH_KEYS",
     default=[hashlib.sha256(b"a2v2 dev hashing key\x00" + SECRET_KEY.encode()).hexdigest()]

@@ -32,14 +32,14 @@ def problems() -> list[str]:
     [[], ["too-short"], [CURRENT, "short"], [CURRENT, CURRENT]],
     ids=["missing", "short", "one short", "twice"],
 )
-def test_missing_or_malformed_hashing_keys_are_a2v2_e006(keys: list[str]) -> None:
+def test_missing_or_malformed_hashing_keys_are_a2v2_e009(keys: list[str]) -> None:
     with override_settings(APIKEY_HASH_KEYS=keys, DEBUG=False):
-        assert "a2v2.E006" in problems()
+        assert "a2v2.E009" in problems()
 
 
 def test_well_formed_hashing_keys_pass_the_check() -> None:
     with override_settings(APIKEY_HASH_KEYS=[NEXT, CURRENT], DEBUG=False):
-        assert "a2v2.E006" not in problems()
+        assert "a2v2.E009" not in problems()
 
 
 def settings_in_a_process(**env: str) -> list[str]:

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 from a2v2.lib.client_ip import parse_networks
+from apikeys.crypto import MIN_HASH_KEY_LENGTH, fingerprint
 
 
 @register(Tags.security, deploy=False)
@@ -42,6 +43,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="a2v2.E004",
             )
         )
+    problems += _hash_key_problems()
     if settings.RATELIMIT_ON_CACHE_FAILURE not in ("open", "closed"):
         problems.append(
             Error(
@@ -235,3 +237,35 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
             id="a2v2.W006",
         )
     ]
+
+
+def _hash_key_problems() -> list[Error]:
+    """APIKEY_HASH_KEYS: required (debug derives one unless it is set empty), none twice,
+    and outside debug each long enough to be a key."""
+    keys = list(settings.APIKEY_HASH_KEYS)
+    hint = (
+        "Set APIKEY_HASH_KEYS to a random string of 32+ characters, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))' (comma-separated "
+        "while rotating: new first, then the old ones)."
+    )
+    if not keys:
+        return [
+            Error(
+                "APIKEY_HASH_KEYS is not set, so API keys cannot be verified.",
+                hint=hint,
+                id="a2v2.E009",
+            )
+        ]
+    short = [n for n, key in enumerate(keys, 1) if len(key) < MIN_HASH_KEY_LENGTH]
+    if short and not settings.DEBUG:
+        places = ", ".join(map(str, short))
+        return [
+            Error(
+                f"APIKEY_HASH_KEYS: key {places} is shorter than {MIN_HASH_KEY_LENGTH} characters.",
+                hint=hint,
+                id="a2v2.E009",
+            )
+        ]
+    if len({fingerprint(key) for key in keys}) != len(keys):
+        return [Error("APIKEY_HASH_KEYS lists the same key twice.", hint=hint, id="a2v2.E009")]
+    return []

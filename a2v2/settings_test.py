@@ -19,8 +19,9 @@ TASKS = {
 }
 WHITENOISE_AUTOREFRESH = True
 KEY_ENCRYPTION_KEYS = ["tests-only-key-encryption-key"]
-# Cheap argon2 for speed; the parameters live in each hash, so verification is unchanged.
-APIKEY_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+APIKEY_HASH_KEYS = ["tests-only-apikey-hashing-key-0123456789abcdef"]
+# The SQLite counters file of this run's own (tests/conftest.py empties it between tests).
+RATELIMIT_SQLITE_PATH = os.path.join(tempfile.mkdtemp(prefix="a2v2-test-counters-"), "rl.sqlite3")
 # A test database of this run's own, so that runs side by side do not drop each other's.
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"test_a2v2_{os.getpid()}"}  # noqa: F405

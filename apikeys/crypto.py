@@ -1,46 +1,130 @@
-"""How key secrets are kept: an argon2id hash to verify, and (unless the deployment is
-show-once) a copy encrypted under the key-encryption key(s) from the environment."""
+"""How key secrets are kept: a keyed hash to verify them, and (unless the deployment is
+show-once) a copy encrypted under the key-encryption key(s) from the environment.
+
+The hash is HMAC-SHA256 under a server-side hashing key (APIKEY_HASH_KEYS: the first
+hashes, all verify). A secret has ~190 random bits, so a slow password hash would add no
+protection against guessing, only cost (~150 ms per check with argon2id); the hashing key,
+which is not in the database, is what makes a stolen table useless. The stored string
+names its scheme and the hashing key that made it:
+
+    hmac-sha256$<hashing key fingerprint: 8 hex>$<HMAC-SHA256(key id ":" secret): 64 hex>
+
+Hashes written before (argon2id PHC strings, `$argon2id$…`) still verify and are
+replaced on the key's next successful use (`Check.outdated`), as is a hash made under an
+older hashing key.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import logging
+from dataclasses import dataclass
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "hmac-sha256"
+LEGACY_SCHEME = "$argon2"
+MIN_HASH_KEY_LENGTH = 32
+_DUMMY_DIGEST = "0" * 64
+
+
+@dataclass(frozen=True)
+class HashingKey:
+    fingerprint: str  # names the key inside stored hashes; reveals nothing about it
+    material: bytes
+
+
+@dataclass(frozen=True)
+class Check:
+    matches: bool
+    outdated: bool = False  # matched, but under argon2id or an older hashing key
+
+
+def fingerprint(material: str) -> str:
+    return hmac.new(material.encode(), b"a2v2 api key hashing key", hashlib.sha256).hexdigest()[:8]
 
 
 @cache
-def hasher() -> PasswordHasher:
-    # The PHC string stores the parameters with the hash, so changing them later leaves
-    # existing keys verifiable (and `check_needs_rehash` tells which to upgrade).
-    return PasswordHasher(**settings.APIKEY_ARGON2)
+def hashing_keys() -> tuple[HashingKey, ...]:
+    """APIKEY_HASH_KEYS in order: the first hashes, every one verifies."""
+    return tuple(HashingKey(fingerprint(m), m.encode()) for m in settings.APIKEY_HASH_KEYS)
 
 
-def hash_secret(secret: str) -> str:
-    return hasher().hash(secret)
+def current_hashing_key() -> HashingKey:
+    keys = hashing_keys()
+    if not keys:
+        raise ImproperlyConfigured("APIKEY_HASH_KEYS is not set (see manage.py check).")
+    return keys[0]
 
 
-def verify_secret(secret_hash: str, secret: str) -> bool:
+def _digest(key: HashingKey, key_id: str, secret: str) -> str:
+    # The key id is part of the message, so a hash copied onto another row verifies nothing.
+    return hmac.new(key.material, f"{key_id}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+def current_prefix() -> str:
+    """How every hash made under the current hashing key begins."""
+    return f"{SCHEME}${current_hashing_key().fingerprint}$"
+
+
+def hash_secret(key_id: str, secret: str) -> str:
+    return current_prefix() + _digest(current_hashing_key(), key_id, secret)
+
+
+def dummy_hash() -> str:
+    """A well-formed hash no secret matches: what an unknown key id is checked against, so
+    that it costs what a wrong secret costs."""
+    return current_prefix() + _DUMMY_DIGEST
+
+
+def check_secret(stored: str, key_id: str, secret: str) -> Check:
+    """Whether `secret` is the one `stored` was made from, compared in constant time."""
+    if stored.startswith(LEGACY_SCHEME):
+        return Check(_argon2_matches(stored, secret), outdated=True)
+    scheme, _, rest = stored.partition("$")
+    key_fingerprint, _, digest = rest.partition("$")
+    key = next((k for k in hashing_keys() if k.fingerprint == key_fingerprint), None)
+    if scheme != SCHEME or key is None:
+        if stored:
+            logger.warning("An API key hash has an unknown scheme or hashing key (%s).", scheme)
+        return Check(False)
+    matches = hmac.compare_digest(_digest(key, key_id, secret), digest)
+    return Check(matches, outdated=matches and key != current_hashing_key())
+
+
+@cache
+def _argon2() -> PasswordHasher:
+    # Only to verify hashes stored before the keyed hash: the parameters come from the hash.
+    return PasswordHasher()
+
+
+def _argon2_matches(stored: str, secret: str) -> bool:
     try:
-        return hasher().verify(secret_hash, secret)
+        return _argon2().verify(stored, secret)
     except (VerificationError, InvalidHashError):
         return False
 
 
-def memo_token(key_id: str, secret: str, secret_hash: str) -> str:
-    """A keyed digest meaning "this secret matched this stored hash".
-
-    It is bound to the stored hash, so rolling the key invalidates it, and it reveals
-    nothing about the secret to whoever can read the cache.
-    """
-    message = f"{key_id}\x00{secret}\x00{secret_hash}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+def hash_state(stored: str) -> str:
+    """ "current", "older hashing key", "argon2id" or "unknown": for the rehash report."""
+    if stored.startswith(LEGACY_SCHEME):
+        return "argon2id"
+    scheme, _, rest = stored.partition("$")
+    key_fingerprint = rest.partition("$")[0]
+    fingerprints = [k.fingerprint for k in hashing_keys()]
+    if scheme != SCHEME or key_fingerprint not in fingerprints:
+        return "unknown"
+    return "current" if key_fingerprint == fingerprints[0] else "older hashing key"
 
 
 def _fernet_key(material: str) -> bytes:
@@ -98,8 +182,8 @@ def reencrypt(token: str) -> str:
 def _forget(*, setting: str, **kwargs: object) -> None:
     if setting == "KEY_ENCRYPTION_KEYS":
         key_encryption.cache_clear()
-    if setting == "APIKEY_ARGON2":
-        hasher.cache_clear()
+    if setting == "APIKEY_HASH_KEYS":
+        hashing_keys.cache_clear()
 
 
 setting_changed.connect(_forget)

@@ -43,16 +43,12 @@ def presented_in(query: QueryDict) -> Iterator[keyformat.PresentedKey]:
 def report_key_in_url(request: HttpRequest, client: str) -> None:
     """Flag every real key this URL exposed. Only a right secret counts, so that nobody can
     flag someone else's key by knowing its (public) id."""
-    from apikeys.verification import Refusal, secret_matches
+    from apikeys.verification import verify_secret
 
     for presented in presented_in(request.GET):
         key = ApiKey.objects.find(presented.key_id)
         if key is None:
             continue
-        try:
-            matches = secret_matches(key, presented, client)
-        except Refusal:  # over a failure budget: the 400 stands, nothing is flagged
-            continue
-        if matches:
+        if verify_secret(key, presented):
             key.mark_exposed(request)
             logger.warning("API key key_id=%s was sent in a URL; flagged as exposed", key.key_id)

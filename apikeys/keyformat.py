@@ -4,7 +4,8 @@
 - The key id (16 base62 characters) is public: it names the key in URLs, logs and audit
   events, and is what the two-header form sends as `X-API-Key`.
 - The secret (32 base62 characters, about 190 bits from `secrets`) is what proves
-  possession; only its argon2id hash (and, unless show-once, an encrypted copy) is stored.
+  possession; only its keyed hash (HMAC-SHA256, apikeys/crypto.py) and, unless show-once,
+  an encrypted copy are stored.
 - The checksum (6 base62 characters of CRC32 over everything before it) lets the server
   reject a mistyped or made-up key without touching the database.
 

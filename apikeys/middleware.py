@@ -12,16 +12,16 @@ from django.http import HttpRequest, HttpResponse
 from a2v2.envelope import error_response
 from a2v2.http import client_ip
 from a2v2.middleware import database_error_response, is_open_api
-from apikeys.verification import Refusal, authenticate, rate_limit
+from apikeys.verification import Refusal, admit, authenticate, client_of
 
 logger = logging.getLogger(__name__)
 
-# Routes under /v1/open that need no key: health, the OpenAPI document, the docs page and
-# the JSON 404 for unknown paths.
-PUBLIC_ROUTES = {"health", "openapi-json", "openapi-view", "open-api-not-found"}
-
 
 class ApiKeyMiddleware:
+    # Routes under /v1/open that need no key: health, the OpenAPI document, the docs page and
+    # the JSON 404 for unknown paths.
+    public_routes = frozenset({"health", "openapi-json", "openapi-view", "open-api-not-found"})
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
@@ -36,11 +36,11 @@ class ApiKeyMiddleware:
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
     ) -> HttpResponse | None:
-        if not is_open_api(request) or request.resolver_match.url_name in PUBLIC_ROUTES:
+        if not is_open_api(request) or request.resolver_match.url_name in self.public_routes:
             return None
         try:
             key = authenticate(request)
-            decision = rate_limit(key)
+            decision = admit(key, client_of(request))
         except Refusal as refusal:
             request.key_refusal = refusal  # type: ignore[attr-defined]  # counted by a2v2.metrics
             response = error_response(refusal.status, refusal.message)

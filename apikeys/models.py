@@ -151,10 +151,11 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
 
     def find(self, key_id: str) -> ApiKey | None:
-        """The key with this public id, with its agent: the hot path's one query, so no
-        ordering and no other joins (the organization loads on demand)."""
-        found = list(self.select_related("agent").filter(key_id=key_id).order_by()[:1])
-        return found[0] if found else None
+        """The key with this public id, with its agent (the organization loads on demand):
+        the hot path's one query, compiled once (apikeys/lookup.py)."""
+        from apikeys import lookup
+
+        return lookup.find(key_id, using=self.db)
 
     def expired(self) -> ApiKeyQuerySet:
         return self.filter(expires_at__lte=timezone.now())
@@ -231,7 +232,7 @@ class ApiKey(models.Model):
             self.key_id = keyformat.new_key_id()
         secret = keyformat.new_secret()
         full_key = keyformat.compose(self.key_id, secret)
-        self.secret_hash = crypto.hash_secret(secret)
+        self.secret_hash = crypto.hash_secret(self.key_id, secret)
         self.encrypted_key = "" if settings.APIKEY_SHOW_ONCE else crypto.encrypt_key(full_key)
         return full_key
 
@@ -265,6 +266,33 @@ class ApiKey(models.Model):
             locked.save()
         self.refresh_from_db()
         return full_key
+
+    def upgrade_hash(self, matched: str, secret: str) -> None:
+        """Re-hash `secret` under the current hashing key in place of `matched`, the stored
+        hash (current or previous, argon2id or an older hashing key) it just verified
+        against. Conditional, so a rotation in between is never undone."""
+        field = "secret_hash" if matched == self.secret_hash else "previous_secret_hash"
+        upgraded = crypto.hash_secret(self.key_id, secret)
+        ApiKey.objects.filter(pk=self.pk, **{field: matched}).update(**{field: upgraded})
+        setattr(self, field, upgraded)
+
+    def rehash_from_copy(self) -> bool:
+        """Re-hash the current secret under the current hashing key, reading it from the
+        encrypted copy. False when there is no readable copy (show-once) or the copy does
+        not verify against the stored hash (then nothing changes)."""
+        full_key = self.reveal()
+        if full_key is None:
+            return False
+        try:
+            presented = keyformat.parse_full_key(full_key)
+        except keyformat.MalformedKey:
+            return False
+        check = crypto.check_secret(self.secret_hash, self.key_id, presented.secret)
+        if presented.key_id != self.key_id or not check.matches:
+            return False
+        if check.outdated:
+            self.upgrade_hash(self.secret_hash, presented.secret)
+        return True
 
     def reveal(self) -> str | None:
         """The full key again, from its encrypted copy (None when no copy is kept).

@@ -1,28 +1,32 @@
 """Where an API key is verified: the one path every /v1/open request takes.
 
-Order matters for cost. Cheap rejects come first (shape and checksum: no I/O; unknown key
-id: one indexed query). The argon2id check (~150 ms) runs only when no memo says "this
-secret matched this stored hash", and only within a per-key-id and per-client budget, so
-a flood of wrong secrets cannot starve the CPU. The key row itself is read from the
-database on every request, so a deleted key, a removed permission, a changed allowlist
-or a passed expiry refuses the very next request in every process.
+1. The credential's shape and checksum: no I/O.
+2. The key row by its public id: one query, on every request (apikeys/lookup.py), so a
+   deleted, narrowed, re-allowlisted, expired or rotated key is refused by the very next
+   request in every process.
+3. The secret: HMAC-SHA256 under the server's hashing key, compared in constant time
+   (apikeys/crypto.py). An unknown key id is checked against a dummy hash, so it costs what
+   a wrong secret costs and gets the same 401.
+4. Expiry, then the IP allowlist.
+5. One round trip to the shared counters (apikeys/counters.py): the key's per-minute and
+   per-hour windows, and the client address's failed attempts this minute.
+
+Failed attempts are budgeted per client address only (APIKEY_FAILURES_PER_CLIENT a minute).
+Past the budget the address hears 429 for the rest of the minute, right secret or wrong,
+so guessing on tells it nothing; other addresses are untouched, so nobody can lock out a
+key they do not hold.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
-from redis.exceptions import RedisError
 
 from a2v2.http import client_ip
-from apikeys import crypto, exposure, keyformat, ratelimit
+from apikeys import counters, crypto, exposure, keyformat, lookup, ratelimit
 from apikeys.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -32,6 +36,7 @@ MISSING_CREDENTIALS = (
     "(or the key id in x-api-key and the secret in x-api-secret)."
 )
 INVALID_KEY = "Invalid API key."
+TOO_MANY_FAILURES = "Too many failed authentication attempts; try again in a minute."
 QUERY_STRING_NAMES = {
     "api_key",
     "apikey",
@@ -53,45 +58,15 @@ class Refusal(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _LocalMemo:
-    """This process's own memo of verified secrets, bounded in size and age."""
-
-    def __init__(self, size: int, ttl: float) -> None:
-        self.size, self.ttl = size, ttl
-        self._entries: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __contains__(self, token: str) -> bool:
-        with self._lock:
-            stamp = self._entries.get(token)
-            if stamp is None or time.monotonic() - stamp > self.ttl:
-                self._entries.pop(token, None)
-                return False
-            self._entries.move_to_end(token)
-            return True
-
-    def add(self, token: str) -> None:
-        with self._lock:
-            self._entries[token] = time.monotonic()
-            self._entries.move_to_end(token)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-local_memo = _LocalMemo(size=10_000, ttl=600)
-_hash_slots = threading.BoundedSemaphore(1)
-
-
 def presented_key(request: HttpRequest) -> keyformat.PresentedKey:
-    if QUERY_STRING_NAMES & {name.lower() for name in request.GET}:
+    # request.META rather than request.headers: the latter copies every header first.
+    if request.META.get("QUERY_STRING") and QUERY_STRING_NAMES & {
+        name.lower() for name in request.GET
+    }:
         raise Refusal(400, "API keys are not accepted in the URL; send the x-api-key header.")
-    authorization = request.headers.get("Authorization", "")
-    header_key = request.headers.get("X-API-Key", "")
-    header_secret = request.headers.get("X-API-Secret", "")
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    header_key = request.META.get("HTTP_X_API_KEY", "")
+    header_secret = request.META.get("HTTP_X_API_SECRET", "")
     try:
         if authorization:
             scheme, _, value = authorization.partition(" ")
@@ -114,27 +89,24 @@ def _candidate_hashes(key: ApiKey) -> list[str]:
     return hashes
 
 
-def _memoized(token: str) -> bool:
-    if token in local_memo:
-        return True
-    try:
-        shared = cache.get(f"akv:{token}")
-    except RedisError:
-        # The shared memo is an optimisation: without it the budgets below decide.
-        logger.warning("Verified-secret memo unreachable; treating as a miss")
-        return False
-    if shared:
-        local_memo.add(token)
-        return True
+def verify_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> bool:
+    """Whether the presented secret is this key's (current, or previous within its grace).
+
+    No key (an unknown id) is checked against a dummy hash: the same work, the same answer.
+    A match on a hash of an older format is re-hashed under the current hashing key."""
+    candidates = _candidate_hashes(key) if key is not None else [crypto.dummy_hash()]
+    for stored in candidates:
+        check = crypto.check_secret(stored, presented.key_id, presented.secret)
+        if check.matches and key is not None:
+            if check.outdated:
+                key.upgrade_hash(stored, presented.secret)
+            return True
     return False
 
 
-def _remember(token: str) -> None:
-    local_memo.add(token)
-    try:
-        cache.set(f"akv:{token}", 1, timeout=settings.APIKEY_VERIFIED_TTL)
-    except RedisError:
-        logger.warning("Verified-secret memo unreachable; kept in this process only")
+def client_of(request: HttpRequest) -> str:
+    address = client_ip(request)
+    return str(address) if address else "unknown"
 
 
 def _cache_down() -> Refusal:
@@ -145,128 +117,70 @@ def _cache_down() -> Refusal:
     )
 
 
-def _first_exhausted(budgets: list[tuple[str, ratelimit.Window]]) -> ratelimit.Window | None:
+def _too_many_failures(window: ratelimit.Window, now: float) -> Refusal:
+    return Refusal(429, TOO_MANY_FAILURES, {"Retry-After": str(window.resets_in(now))})
+
+
+def _failures(window: ratelimit.Window, client: str, now: float, amount: int) -> counters.Entry:
+    """The client's failed-attempts bucket: `amount` 1 counts a failure, 0 only reads."""
+    return (window.bucket(f"authfail:{client}", now), window.seconds, amount)
+
+
+def count_failure(client: str) -> None:
+    """Count a failed attempt from this client; a Refusal (429) once past its budget."""
+    now, window = time.time(), ratelimit.failure_window()
     try:
-        return ratelimit.first_exhausted(budgets)
-    except ratelimit.CountersUnavailable:
+        [failures] = counters.add([_failures(window, client, now, 1)])
+    except counters.CountersUnavailable:
         if ratelimit.fail_open():
-            return None
+            return
         raise _cache_down() from None
-
-
-def _count(budgets: list[tuple[str, ratelimit.Window]]) -> None:
-    try:
-        ratelimit.count(budgets)
-    except ratelimit.CountersUnavailable:
-        if not ratelimit.fail_open():
-            raise _cache_down() from None
-
-
-def _failure_budgets(key_id: str, client: str) -> list[tuple[str, ratelimit.Window]]:
-    """Failed attempts allowed per minute: per client across all keys (random keys), and
-    for slow checks per key id and client (so one attacker cannot lock a key out for
-    everyone), per client, and per key id from all clients (a distributed flood)."""
-
-    def per_minute(limit: int) -> ratelimit.Window:
-        return ratelimit.Window("minute", 60, limit)
-
-    return [
-        (f"authfail:ip:{client}", per_minute(settings.APIKEY_FAILURES_PER_CLIENT)),
-        (f"hash:{key_id}:{client}", per_minute(settings.APIKEY_HASH_FAILURES_PER_KEY_AND_CLIENT)),
-        (f"hash:ip:{client}", per_minute(settings.APIKEY_HASH_FAILURES_PER_CLIENT)),
-        (f"hash:{key_id}", per_minute(settings.APIKEY_HASH_FAILURES_PER_KEY)),
-    ]
-
-
-def _slow_check(key: ApiKey, secret: str, hashes: list[str], tokens: list[str]) -> bool:
-    # One slow hash at a time per process: others wait briefly, then are told to retry.
-    if not _hash_slots.acquire(timeout=settings.APIKEY_HASH_WAIT_SECONDS):
-        raise Refusal(503, "Busy verifying API keys; retry shortly.", {"Retry-After": "1"})
-    try:
-        for stored, token in zip(hashes, tokens, strict=True):
-            if crypto.verify_secret(stored, secret):
-                _remember(token)
-                return True
-    finally:
-        _hash_slots.release()
-    return False
-
-
-def secret_matches(key: ApiKey | None, presented: keyformat.PresentedKey, client: str) -> bool:
-    """Whether the presented secret is this key's (current, or previous within its grace).
-
-    A memo hit answers at once. Otherwise the caller's failure budgets are checked before
-    any slow hash, and a failure is counted against them."""
-    hashes = _candidate_hashes(key) if key else []
-    tokens = [crypto.memo_token(presented.key_id, presented.secret, h) for h in hashes]
-    if any(_memoized(t) for t in tokens):
-        return True
-    budgets = _failure_budgets(presented.key_id, client)
-    if key is None:
-        budgets = budgets[:1]  # no slow check happens for an unknown key id
-    exhausted = _first_exhausted(budgets)
-    if exhausted is not None:
-        raise Refusal(
-            429,
-            "Too many failed authentication attempts; try again in a minute.",
-            {"Retry-After": str(exhausted.resets_in(time.time()))},
-        )
-    if key is not None and _slow_check(key, presented.secret, hashes, tokens):
-        return True
-    _count(budgets)
-    logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
-    return False
-
-
-def _count_client_failure(client: str) -> None:
-    """A malformed or missing credential: counted, and refused outright past the budget."""
-    budget = _failure_budgets("-", client)[:1]
-    exhausted = _first_exhausted(budget)
-    if exhausted is not None:
-        raise Refusal(
-            429,
-            "Too many failed authentication attempts; try again in a minute.",
-            {"Retry-After": str(exhausted.resets_in(time.time()))},
-        )
-    _count(budget)
+    if failures > window.limit:
+        raise _too_many_failures(window, now)
 
 
 def authenticate(request: HttpRequest) -> ApiKey:
     """The key this request presents, or a Refusal saying why not."""
-    address = client_ip(request)
-    client = str(address) if address else "unknown"
+    client = client_of(request)
     try:
         presented = presented_key(request)
     except Refusal as refusal:
         if refusal.status == 401:
-            _count_client_failure(client)
+            count_failure(client)
         if refusal.status == 400:  # a key in the URL: flag it for rotation if it is real
             exposure.report_key_in_url(request, client)
         raise
-    key = ApiKey.objects.find(presented.key_id)
-    if not secret_matches(key, presented, client):
+    key = lookup.find(presented.key_id)
+    if not verify_secret(key, presented):
+        logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
+        count_failure(client)
         raise Refusal(401, INVALID_KEY)
     assert key is not None
     if key.is_expired:
         raise Refusal(401, "This API key has expired.")
-    if not key.allows_ip(address):
+    if not key.allows_ip(client_ip(request)):
         raise Refusal(403, "Requests from this IP address are not allowed for this API key.")
     return key
 
 
-def rate_limit(key: ApiKey) -> ratelimit.Decision:
-    """The key's per-minute and per-hour limits; a Refusal (503) when the shared counters
-    are unreachable and RATELIMIT_ON_CACHE_FAILURE is "closed", uncounted when "open"."""
+def admit(key: ApiKey, client: str) -> ratelimit.Decision:
+    """Count this request in the key's per-minute and per-hour windows and read the
+    client's failed attempts, in one round trip. A Refusal (429) when the client is past
+    its failure budget; (503) when the counters are unreachable and
+    RATELIMIT_ON_CACHE_FAILURE is "closed" ("open": served uncounted)."""
+    now, failure_window = time.time(), ratelimit.failure_window()
+    windows = ratelimit.key_windows(key.rate_limit_per_minute, key.rate_limit_per_hour)
+    # Counted before the failure budget is known (one round trip): a call refused for
+    # its address's failures still counts against the key, like any refused call.
+    entries = [(w.bucket(f"key:{key.key_id}", now), w.seconds, 1) for w in windows]
+    entries.append(_failures(failure_window, client, now, 0))
     try:
-        return ratelimit.hit(
-            f"key:{key.key_id}",
-            [
-                ratelimit.Window("minute", 60, key.rate_limit_per_minute),
-                ratelimit.Window("hour", 3600, key.rate_limit_per_hour),
-            ],
-        )
-    except ratelimit.CountersUnavailable:
+        counts = counters.add(entries)
+    except counters.CountersUnavailable:
         if not ratelimit.fail_open():
             raise _cache_down() from None
         logger.warning("Rate-limit counters unreachable; serving key_id=%s uncounted", key.key_id)
         return ratelimit.Decision.uncounted()
+    if counts[-1] >= failure_window.limit:
+        raise _too_many_failures(failure_window, now)
+    return ratelimit.decide(windows, counts[:-1], now)

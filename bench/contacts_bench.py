@@ -5,8 +5,11 @@ Creates (or recreates) the database named in DATABASE_URL, migrates it, loads
 each, so every query must filter), then times real requests through Django's test
 Client, so the whole middleware stack runs: key verification, rate limits, envelope.
 
-Measured, each --samples times (p50/p95/p99, milliseconds):
-  list page 1 · a page deep in the list (page 5000 at limit 100) · search by name prefix ·
+Measured, each --samples times (p50/p95/p99 milliseconds of wall time, and the CPU time
+this process, i.e. Django and our code without PostgreSQL, spent: on a busy machine the
+second shows what is ours):
+  list page 1 · a page deep in the list (page 5000 at limit 100), by number and by cursor ·
+  search by name prefix ·
   lookup by email · get by external reference id · create
 and the bulk import of a --import-rows CSV through contacts/importing.py (rows/s).
 
@@ -83,6 +86,7 @@ def prepare_environment(database_url: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "a2v2.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     os.environ.setdefault("KEY_ENCRYPTION_KEYS", "bench-only-key-encryption-key")
+    os.environ.setdefault("APIKEY_HASH_KEYS", "bench-only-apikey-hashing-key-0123456789")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
     os.environ.setdefault("DEBUG", "false")
     if "CACHE_URL" not in os.environ and redis_reachable("redis://127.0.0.1:6379/14"):
@@ -212,11 +216,12 @@ def measure(
 ) -> dict[str, Any]:
     for i in range(min(5, samples)):  # warm caches and connections
         request(-1 - i)
-    timings = []
+    timings, cpu = [], []
     for i in range(samples):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = request(i)
         timings.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
         if response.status_code != expect:
             raise SystemExit(f"{label}: HTTP {response.status_code}: {response.content[:300]!r}")
     result = {
@@ -226,18 +231,21 @@ def measure(
         "p95_ms": round(percentile(timings, 0.95), 1),
         "p99_ms": round(percentile(timings, 0.99), 1),
         "mean_ms": round(statistics.fmean(timings), 1),
+        "cpu_p50_ms": round(percentile(cpu, 0.50), 1),
+        "cpu_p95_ms": round(percentile(cpu, 0.95), 1),
     }
-    verdict = "ok" if result["p95_ms"] <= 100 else "OVER 100 ms"
+    verdict = "ok" if result["p95_ms"] <= 30 else "OVER the 30 ms target"
     log(
-        f"  {label:<34} p50 {result['p50_ms']:>7.1f}   p95 {result['p95_ms']:>7.1f}   "
-        f"p99 {result['p99_ms']:>7.1f}   {verdict}"
+        f"  {label:<38} p50 {result['p50_ms']:>6.1f}  p95 {result['p95_ms']:>6.1f}  "
+        f"p99 {result['p99_ms']:>6.1f}  (app CPU p50 {result['cpu_p50_ms']:>5.1f}, "
+        f"p95 {result['cpu_p95_ms']:>5.1f})  {verdict}"
     )
     return result
 
 
 class Keys:
     """Requests spread over many keys, so per-key rate limits (≤ 1,000/min) are not what
-    is measured; each key is verified (argon2id) once before timing starts."""
+    is measured."""
 
     def __init__(self, agent: Any, count: int) -> None:
         from django.test import Client
@@ -294,6 +302,11 @@ def run_requests(args: argparse.Namespace, agent: Any) -> list[dict[str, Any]]:
         response = keys.get(path)
         return response
 
+    deep_cursor = cursor_at(agent, (deep - 1) * 100)
+    by_number = keys.get(list_path, {"limit": 100, "page": deep}).json()
+    by_cursor = keys.get(list_path, {"limit": 100, "cursor": deep_cursor}).json()
+    if by_number["data"] != by_cursor["data"] or by_cursor["pagination"]["page"] != deep:
+        raise SystemExit(f"page {deep} by cursor differs from page {deep} by number")
     created = iter(range(10**9))
     results = [
         measure(
@@ -303,6 +316,11 @@ def run_requests(args: argparse.Namespace, agent: Any) -> list[dict[str, Any]]:
             f"list page {deep} (limit 100)",
             args.samples,
             lambda _: keys.get(list_path, {"limit": 100, "page": deep}),
+        ),
+        measure(
+            f"list page {deep} via cursor (limit 100)",
+            args.samples,
+            lambda _: keys.get(list_path, {"limit": 100, "cursor": deep_cursor}),
         ),
         measure(
             "search by name prefix (3 letters)",
@@ -334,6 +352,25 @@ def run_requests(args: argparse.Namespace, agent: Any) -> list[dict[str, Any]]:
     return results
 
 
+def cursor_values(agent: Any, position: int) -> tuple[Any, int]:
+    from contacts.models import Contact
+
+    ordered = Contact.objects.for_agent(agent).visible().order_by("-created_at", "-id")
+    return ordered.values_list("created_at", "pk")[position - 1]
+
+
+def cursor_at(agent: Any, position: int) -> str:
+    """The cursor a client holds after reading `position` contacts of the default list (the
+    same one the API hands out with the page before): made here from the row at that
+    place, so the bench need not walk thousands of pages to reach it."""
+    from contacts import cursors
+    from contacts.api import ContactFilters, cursor_query
+
+    created_at, pk = cursor_values(agent, position)
+    cursor = cursors.Cursor(created_at, pk, position=position)
+    return cursors.encode(cursor, cursor_query(agent, ContactFilters()))
+
+
 def explain(agent: Any, deep: int) -> None:
     from contacts.models import Contact
 
@@ -342,6 +379,9 @@ def explain(agent: Any, deep: int) -> None:
         "deep page ids": contacts.order_by("-created_at", "-id").values_list("pk", flat=True)[
             (deep - 1) * 100 : deep * 100
         ],
+        "deep page ids by cursor": contacts.order_by("-created_at", "-id")
+        .after(*cursor_values(agent, (deep - 1) * 100))
+        .values_list("pk", flat=True)[:101],
         "search page ids": contacts.search("mar").values_list("pk", flat=True)[:20],
         "email": contacts.with_email(person(5)[1]),
     }

@@ -182,7 +182,7 @@ def main() -> None:
     keys = issue_keys(stack, agent, args.keys)
     stack.start()
     try:
-        # Warm every key once (its first use costs one argon2 check) and every worker.
+        # Warm every key and every worker once.
         for key in keys:
             conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=30)
             conn.request("GET", "/v1/open/keys/me", headers={"X-API-Key": key})

@@ -164,6 +164,7 @@ class Stack:
             "DEBUG": "false",
             "SECRET_KEY": secret,
             "KEY_ENCRYPTION_KEYS": "stack-kek-" + secret[:32],
+            "APIKEY_HASH_KEYS": "stack-hashing-key-" + secret[32:64],
             "DATABASE_URL": self.database_url,
             "CACHE_URL": self.cache_url,
             "TASKS_BACKEND": "redis",

@@ -1,21 +1,44 @@
-"""The baseline for bench/auth_bench.py: the same view as GET /v1/open/keys/me, with the
-key looked up by id (one query, as the middleware does) but no verification, no rate
-limit and no last-used bookkeeping."""
+"""URLs for the benchmarks: the product's, plus one trivial endpoint under /v1/open served
+twice, so a guarded call can be compared with the same call unauthenticated:
+
+- `GET /v1/open/bench/ping`        no key (the baseline: every middleware of the API runs)
+- `GET /v1/open/bench/ping/keyed`  the same view behind the key middleware (any valid key)
+
+Both return `{"success": true, "message": "pong", "data": {}}`. Nothing here is part of the
+product: `bench/settings.py` mounts it for `bench/auth_bench.py` and
+`bench/middleware_cost.py` only.
+"""
 
 from __future__ import annotations
 
-from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, JsonResponse
+from typing import Any
+
+from django.http import HttpRequest
 from django.urls import path
+from ninja import NinjaAPI
 
+from a2v2.envelope import ok
 from a2v2.urls import urlpatterns as product_urlpatterns
-from apikeys.api import key_me
-from apikeys.models import ApiKey
+from apikeys.middleware import ApiKeyMiddleware
+from apikeys.permissions import any_valid_key
+
+bench_api = NinjaAPI(urls_namespace="bench-api", docs_url=None, openapi_url=None)
 
 
-def unguarded_key_me(request: HttpRequest, key_id: str) -> JsonResponse:
-    request.api_key = ApiKey.objects.select_related("agent").get(key_id=key_id)  # type: ignore[attr-defined]
-    return JsonResponse(key_me(request), encoder=DjangoJSONEncoder)  # type: ignore[arg-type]
+@bench_api.get("/ping", auth=None, url_name="bench-ping")
+def ping(request: HttpRequest) -> dict[str, Any]:
+    return ok({}, "pong")
 
 
-urlpatterns = [path("bench/unguarded/<str:key_id>", unguarded_key_me), *product_urlpatterns]
+@bench_api.get("/ping/keyed", auth=any_valid_key, url_name="bench-ping-keyed")
+def ping_keyed(request: HttpRequest) -> dict[str, Any]:
+    return ok({}, "pong")
+
+
+class BenchApiKeyMiddleware(ApiKeyMiddleware):
+    """The product's key middleware, with the baseline ping among the keyless routes."""
+
+    public_routes = ApiKeyMiddleware.public_routes | {"bench-ping"}
+
+
+urlpatterns = [path("v1/open/bench/", bench_api.urls), *product_urlpatterns]

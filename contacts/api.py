@@ -20,14 +20,14 @@ from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 from pydantic import ConfigDict, Field
 
-from a2v2.api import ErrorEnvelope
+from a2v2.api import ErrorEnvelope, api
 from a2v2.envelope import ApiError, ok
 from a2v2.http import ApiRequest
 from a2v2.uploads import refuse_bodies_over, refuse_nul_in_file_name, too_large_message
 from accounts.models import AuditAction
 from apikeys.models import Action, Area
 from apikeys.permissions import requires
-from contacts import filetypes
+from contacts import cursors, filetypes
 from contacts.models import (
     Contact,
     ContactCount,
@@ -134,11 +134,18 @@ class ContactEnvelope(Schema):
     data: ContactOut
 
 
+class ContactPagination(Pagination):
+    nextCursor: str | None = Field(
+        description="Send it as `cursor` (with the same filters and sort) for the next page; "
+        "null on the last page."
+    )
+
+
 class ContactListEnvelope(Schema):
     success: bool
     message: str
     data: list[ContactOut]
-    pagination: Pagination
+    pagination: ContactPagination
 
 
 class DeletedData(Schema):
@@ -188,6 +195,13 @@ class ContactFilters(Schema):
     includeArchived: bool = False
     sort: Literal["-createdAt", "createdAt", "-updatedAt", "updatedAt"] | None = Field(
         None, description="Default: newest first; a search orders by what it matched."
+    )
+    cursor: str | None = Field(
+        None,
+        max_length=1000,
+        description="From `pagination.nextCursor`: the page after the one that returned it, "
+        "read straight from the index however deep (instead of `page`). Works with every "
+        "filter, search and sort; send the same ones again.",
     )
 
 
@@ -412,7 +426,7 @@ def create_contact(
 )
 def list_contacts(
     request: ApiRequest, agent_id: str, filters: Query[ContactFilters]
-) -> dict[str, Any]:
+) -> HttpResponse:
     agent = request.api_key.agent
     contacts = Contact.objects.for_agent(agent)
     if not filters.includeArchived:
@@ -424,6 +438,8 @@ def list_contacts(
         narrowed = narrowed.search(filters.search)
     if filters.sort or not filters.search:
         narrowed = narrowed.order_by(*SORTS[filters.sort or "-createdAt"])
+    query = cursor_query(agent, filters)
+    cursor = _cursor(filters, query)
     filtered = any(
         (filters.search, filters.status, filters.stage, filters.email, filters.updatedSince)
     )
@@ -431,13 +447,46 @@ def list_contacts(
         total = narrowed.count()
     else:
         total = ContactCount.total(agent, include_archived=filters.includeArchived)
-    contacts_on_page = narrowed.page(filters.page, filters.limit, total)
-    fields = defined_fields(agent) if contacts_on_page else set()
-    return ok(
-        [contact_data(c, fields) for c in contacts_on_page],
+    if cursor is not None:
+        position = cursor.position
+        found = narrowed.page_after(cursor.key_value, cursor.pk, filters.limit)
+    else:
+        position = (filters.page - 1) * filters.limit
+        found = narrowed.page_at(filters.page, filters.limit, total)
+    next_cursor = None
+    if found.next_after is not None:
+        after = cursors.Cursor(*found.next_after, position=position + len(found.contacts))
+        next_cursor = cursors.encode(after, query)
+    fields = defined_fields(agent) if found.contacts else set()
+    body = ok(
+        [contact_data(c, fields) for c in found.contacts],
         f"{total} contacts.",
-        pagination=pagination(filters.page, filters.limit, total),
+        pagination={
+            **pagination(position // filters.limit + 1, filters.limit, total),
+            "nextCursor": next_cursor,
+        },
     )
+    # Rendered as ninja renders every answer, but not validated against
+    # ContactListEnvelope again: for 100 contacts that took a third of the request's CPU.
+    return api.create_response(request, body, status=200)
+
+
+def cursor_query(agent: Any, filters: ContactFilters) -> str:
+    """What a cursor is bound to: the agent, the filters and the sort (not the page)."""
+    query = filters.model_dump(exclude={"page", "limit", "cursor"})
+    return cursors.query_digest(agent=agent.public_id, **query)
+
+
+def _cursor(filters: ContactFilters, query: str) -> cursors.Cursor | None:
+    if filters.cursor is None:
+        return None
+    if "page" in filters.model_fields_set:
+        raise ApiError(422, "Use either page or cursor.", {"page": ["Leave page out with cursor."]})
+    try:
+        return cursors.decode(filters.cursor, query)
+    except cursors.InvalidCursor as error:
+        message = f"{error} Start again from the first page, without cursor."
+        raise ApiError(400, message, {"cursor": [str(error)]}) from None
 
 
 def _filter_values(filters: ContactFilters) -> dict[str, Any]:

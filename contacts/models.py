@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -82,6 +83,13 @@ def prefix_range(alias: str, prefix: str) -> Q:
 PHONE_LIKE = re.compile(r"^\+?[\d\s().-]+$")
 
 
+@dataclass(frozen=True)
+class Page:
+    contacts: list[Contact]
+    # (key value, id) of the last contact when more follow: where the next page starts.
+    next_after: tuple[Any, int] | None
+
+
 class ContactQuerySet(models.QuerySet["Contact"]):
     def for_agent(self, agent: Agent) -> ContactQuerySet:
         return self.filter(agent=agent)
@@ -128,24 +136,81 @@ class ContactQuerySet(models.QuerySet["Contact"]):
         found = self.alias(name_key=Bytewise(Lower("name")))
         return found.filter(prefix_range("name_key", term.lower())).order_by("name_key", "id")
 
+    def keyset(self) -> tuple[str, bool]:
+        """What this queryset is ordered by besides the id, and whether newest/last first.
+
+        Every order of the contacts list is (one key, id) in one direction; that pair is
+        what keyset pagination resumes after."""
+        explicit = self.query.order_by
+        implicit = self.model._meta.ordering if self.query.default_ordering else []
+        order = [str(field) for field in explicit or implicit]
+        descending = order[0].startswith("-") if order else False
+        names = [field.lstrip("-") for field in order]
+        uniform = all(field.startswith("-") == descending for field in order)
+        if len(names) != 2 or names[1] not in ("id", "pk") or not uniform:
+            raise ValueError(f"Keyset pagination needs an order of (key, id), not {order}.")
+        return names[0], descending
+
+    def after(self, key_value: Any, pk: int) -> ContactQuerySet:
+        """The rows that come after the row (`key_value`, `pk`) in this queryset's order.
+
+        Written as `key >= v AND (key > v OR id > pk)` (mirrored when descending): the
+        first half is a range the index starts from, the second skips the ties already
+        served."""
+        key, descending = self.keyset()
+        past, from_ = ("lt", "lte") if descending else ("gt", "gte")
+        return self.filter(
+            Q(**{f"{key}__{from_}": key_value}),
+            Q(**{f"{key}__{past}": key_value}) | Q(**{f"pk__{past}": pk}),
+        )
+
     def page(self, number: int, size: int, total: int) -> list[Contact]:
+        return self.page_at(number, size, total).contacts
+
+    def page_at(self, number: int, size: int, total: int) -> Page:
         """The contacts on page `number` (1-based) of this ordered queryset of `total` rows.
 
-        Ids first, from the index alone; then those rows. A page in the second half is
-        read backwards from the end, so the database skips fewer rows.
+        The first page is read like a cursor page, in one query. Deeper pages read ids
+        first, from the index alone, then those rows; a page in the second half is read
+        backwards from the end, so the database skips fewer rows.
         """
         offset = (number - 1) * size
         if offset >= total:
-            return []
+            return Page([], None)
+        if offset == 0:
+            return self.page_from_start(size)
         count = min(size, total - offset)
-        ids = self.values_list("pk", flat=True)
+        keys = self._ids_and_keys()
         if offset > total // 2:
             start = total - offset - count
-            page_ids = list(ids.reverse()[start : start + count])[::-1]
+            rows = list(keys.reverse()[start : start + count])[::-1]
         else:
-            page_ids = list(ids[offset : offset + count])
-        rows = Contact.objects.select_related("owner").in_bulk(page_ids)
-        return [rows[pk] for pk in page_ids if pk in rows]
+            rows = list(keys[offset : offset + count])
+        page_ids = [pk for pk, _ in rows]
+        found = Contact.objects.select_related("owner").in_bulk(page_ids)
+        contacts = [found[pk] for pk in page_ids if pk in found]
+        last = rows[-1] if rows and offset + count < total else None
+        return Page(contacts, (last[1], last[0]) if last else None)
+
+    def page_from_start(self, size: int) -> Page:
+        return self._page_of(self, size)
+
+    def page_after(self, key_value: Any, pk: int, size: int) -> Page:
+        """Up to `size` contacts after (`key_value`, `pk`): a deep page costs what the
+        first does, because the index is entered at that row instead of counted to it."""
+        return self._page_of(self.after(key_value, pk), size)
+
+    def _page_of(self, queryset: ContactQuerySet, size: int) -> Page:
+        """The first `size` rows of `queryset`, in one query, and whether more follow."""
+        key, _ = self.keyset()
+        rows = list(queryset.select_related("owner").annotate(cursor_key=F(key))[: size + 1])
+        contacts, more = rows[:size], len(rows) > size
+        last = contacts[-1] if contacts and more else None
+        return Page(contacts, (last.cursor_key, last.pk) if last else None)
+
+    def _ids_and_keys(self) -> models.QuerySet[Contact, tuple[int, Any]]:
+        key, _ = self.keyset()
+        return self.values_list("pk", F(key))
 
     def delete(self) -> tuple[int, dict[str, int]]:
         with transaction.atomic():

@@ -12,12 +12,14 @@ from django.test import Client
 
 from accounts import sudo
 from accounts.models import Agent, Organization, Role, User
+from apikeys import counters
 from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
-    # The cache is shared (database or Redis): counters must not leak between tests.
+    # The cache and the counters are shared (database, SQLite file or Redis): counts must
+    # not leak between tests.
     uses_db = request.node.get_closest_marker("django_db") or {
         "db",
         "transactional_db",
@@ -28,9 +30,11 @@ def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
             "db" if "live_server" not in request.fixturenames else "transactional_db"
         )
         cache.clear()
+        counters.store().clear()
     yield
     if uses_db:
         cache.clear()
+        counters.store().clear()
 
 
 @pytest.fixture

@@ -11,16 +11,10 @@ from django.urls import reverse
 
 from accounts.models import Agent
 from apikeys.models import ApiKey
-from apikeys.verification import local_memo
 from contacts.models import Contact
 from tests.factories import ContactFactory, make_key
 
 CONTACT_PERMISSIONS = ["contacts_create", "contacts_read", "contacts_update", "contacts_delete"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memo() -> None:
-    local_memo.clear()
 
 
 def url(name: str, **kwargs: str) -> str:

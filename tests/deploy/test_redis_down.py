@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from apikeys.verification import local_memo
 from tests.deploy.services import free_port
 from tests.factories import make_key
 
@@ -25,7 +24,6 @@ DEAD_REDIS = {
 
 @pytest.fixture
 def key(agent_a) -> str:  # type: ignore[no-untyped-def]
-    local_memo.clear()
     return make_key(agent_a, "contacts_read")[1]
 
 

@@ -25,7 +25,7 @@ from apikeys.models import (
     check_expiry_day,
     end_of_day,
 )
-from apikeys.verification import secret_matches
+from apikeys.verification import verify_secret
 
 OPERATOR = "manage.py apikey"
 
@@ -236,7 +236,7 @@ class Command(BaseCommand):
         except keyformat.MalformedKey as error:
             raise CommandError(str(error)) from None
         key = ApiKey.objects.find(presented.key_id)
-        if key is None or not secret_matches(key, presented, "manage.py"):
+        if key is None or not verify_secret(key, presented):
             raise CommandError("Invalid API key: unknown id or wrong secret.")
         if key.is_expired:
             raise CommandError(f"API key {key.key_id} has expired.")

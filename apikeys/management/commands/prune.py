@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from apikeys.models import ApiKey, RateCounter
+from apikeys import counters
+from apikeys.models import ApiKey
 from contacts.importing import stale_staged_files
 from extraction.models import Worker
 
@@ -56,12 +57,12 @@ class Command(BaseCommand):
             "expiredKeys": ApiKey.objects.filter(
                 expires_at__lt=now - timedelta(days=options["expired_key_days"])
             ),
-            "rateCounters": RateCounter.objects.filter(expires_at__lt=now),
             # Heartbeat rows of task workers that stopped without saying goodbye.
             "workers": Worker.objects.filter(last_seen_at__lt=now - timedelta(days=1)),
         }
         staged = stale_staged_files(now - timedelta(hours=options["import_hours"]))
         counts = {name: qs.count() for name, qs in targets.items()}
+        counts["rateCounters"] = counters.store().prune(dry_run=options["dry_run"])
         counts["stagedImports"] = len(staged)
         if not options["dry_run"]:
             for queryset in targets.values():

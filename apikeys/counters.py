@@ -1,0 +1,259 @@
+"""Counters shared by every process (rate limits, failure budgets): exact under concurrency,
+and every bucket a request touches in one round trip.
+
+`add([(bucket, ttl, amount), …])` adds `amount` to each bucket (0 just reads it) and returns
+the new counts. The store follows the deployment:
+
+- Redis (CACHE_URL=redis://…): one Lua script (EVALSHA) that INCRBYs each bucket, sets
+  its TTL when it creates it, or reads it for an amount of 0.
+- SQLite (the embedded default): a WAL database file of its own (RATELIMIT_SQLITE_PATH,
+  default `ratelimit.sqlite3` beside the main database, created on first use), so counting
+  never queues behind the main database's single writer (last-used stamps, contacts, the
+  task queue). One `INSERT … ON CONFLICT DO UPDATE … RETURNING` per request.
+- Otherwise (PostgreSQL without Redis): the same upsert into `apikeys_ratecounter`.
+
+A cache's get-then-set `incr` is not atomic, so it is not used. When Redis cannot be
+reached, `add` raises `CountersUnavailable`; RATELIMIT_ON_CACHE_FAILURE decides what the
+caller does (docs/deploy.md, "When Redis is down").
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.db import connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# (bucket, seconds it must live, amount to add)
+Entry = tuple[str, int, int]
+
+
+class CountersUnavailable(Exception):
+    """The shared counters (Redis) could not be reached."""
+
+
+class Counters(Protocol):
+    def add(self, entries: Sequence[Entry]) -> list[int]: ...
+
+    def prune(self, *, dry_run: bool = False) -> int:
+        """Delete (or only count) the buckets of windows that have ended."""
+        ...
+
+    def clear(self) -> None: ...
+
+
+def _sweep_now_and_then(counts: list[int], entries: Sequence[Entry]) -> bool:
+    # A new window began somewhere (a count equal to what was just added): now and then,
+    # sweep windows that have ended.
+    started = any(count == amount for count, (_, _, amount) in zip(counts, entries, strict=True))
+    return started and random.random() < 0.02
+
+
+# Every bucket of a request in one command: INCRBY (with the TTL set when the bucket is
+# created) or, for an amount of 0, a plain read. Atomic, one reply to parse.
+_REDIS_ADD = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local ttl, amount = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if amount > 0 then
+    counts[i] = redis.call("INCRBY", key, amount)
+    if counts[i] == amount then redis.call("EXPIRE", key, ttl) end
+  else
+    counts[i] = tonumber(redis.call("GET", key) or "0")
+  end
+end
+return counts
+"""
+
+
+class RedisCounters:
+    """Counters in Redis, sent over a connection of this process's own (per thread): one
+    EVALSHA written and one reply read, without redis-py's pool and retry layers, which
+    cost as much CPU as the round trip itself on the Open API's path."""
+
+    def __init__(self, alias: str = "default") -> None:
+        self.cache = caches[alias]
+        self.client = self.cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        self.sha = hashlib.sha1(_REDIS_ADD.encode()).hexdigest()
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        pool = self.client.connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+        self._local.held = (os.getpid(), connection)
+        return connection
+
+    def add(self, entries: Sequence[Entry]) -> list[int]:
+        # make_key, not make_and_validate_key: the latter scans every character (memcached
+        # rules), and these keys are ours, plain ASCII.
+        keys = [self.cache.make_key(f"rl:{bucket}") for bucket, _, _ in entries]
+        args = [value for _, ttl, amount in entries for value in (ttl, amount)]
+        try:
+            return [int(count) for count in self._evalsha(keys, args)]
+        except RedisError as error:
+            raise CountersUnavailable(str(error)) from error
+
+    def _evalsha(self, keys: list[str], args: list[int], retry: bool = True) -> Any:
+        connection = self._connection()
+        try:
+            connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            return connection.read_response()
+        except NoScriptError:  # a restarted or flushed Redis: load the script, once
+            connection.send_command("SCRIPT", "LOAD", _REDIS_ADD)
+            connection.read_response()
+            return self._evalsha(keys, args, retry=False)
+        except (RedisConnectionError, RedisTimeoutError):
+            connection.disconnect()
+            if not retry:
+                raise
+            return self._evalsha(keys, args, retry=False)  # a dropped connection: once more
+
+    def prune(self, *, dry_run: bool = False) -> int:
+        return 0  # Redis expires the keys itself
+
+    def clear(self) -> None:
+        keys = self.client.keys(self.cache.make_and_validate_key("rl:*"))
+        if keys:
+            self.client.delete(*keys)
+
+
+class SqliteFileCounters:
+    """Counters in their own SQLite file. WAL lets readers run beside the one writer, and
+    a single upsert statement is atomic, so counts stay exact across processes."""
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS counters "
+        "(bucket TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL) "
+        "WITHOUT ROWID"
+    )
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        # One connection per process and thread (a forked worker opens its own).
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=20, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a lost count on power loss harms nothing
+        db.execute(self.SCHEMA)
+        self._local.held = (os.getpid(), db)
+        return db
+
+    def add(self, entries: Sequence[Entry]) -> list[int]:
+        now = time.time()
+        rows = ", ".join(["(?, ?, ?)"] * len(entries))
+        params: list[object] = []
+        for bucket, ttl, amount in entries:
+            params += [bucket, amount, now + ttl]
+        db = self._connection()
+        found = dict(
+            db.execute(
+                f"INSERT INTO counters (bucket, count, expires_at) VALUES {rows} "
+                "ON CONFLICT (bucket) DO UPDATE SET count = count + excluded.count "
+                "RETURNING bucket, count",
+                params,
+            ).fetchall()
+        )
+        counts = [int(found[bucket]) for bucket, _, _ in entries]
+        if _sweep_now_and_then(counts, entries):
+            self.prune()
+        return counts
+
+    def prune(self, *, dry_run: bool = False) -> int:
+        db, now = self._connection(), time.time()
+        if dry_run:
+            return db.execute(
+                "SELECT COUNT(*) FROM counters WHERE expires_at < ?", [now]
+            ).fetchone()[0]
+        return db.execute("DELETE FROM counters WHERE expires_at < ?", [now]).rowcount
+
+    def clear(self) -> None:
+        self._connection().execute("DELETE FROM counters")
+
+
+class DatabaseCounters:
+    """Counters in the main database's `apikeys_ratecounter` (PostgreSQL without Redis)."""
+
+    def add(self, entries: Sequence[Entry]) -> list[int]:
+        from apikeys.models import RateCounter
+
+        table = RateCounter._meta.db_table
+        now = time.time()
+        rows = ", ".join(["(%s, %s, %s)"] * len(entries))
+        params: list[object] = []
+        for bucket, ttl, amount in entries:
+            params += [bucket, amount, datetime.fromtimestamp(now + ttl, tz=UTC)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (bucket, count, expires_at) VALUES {rows} "
+                f"ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + EXCLUDED.count "
+                f"RETURNING bucket, count",
+                params,
+            )
+            found = dict(cursor.fetchall())
+        counts = [int(found[bucket]) for bucket, _, _ in entries]
+        if _sweep_now_and_then(counts, entries):
+            self.prune()
+        return counts
+
+    def prune(self, *, dry_run: bool = False) -> int:
+        from apikeys.models import RateCounter
+
+        ended = RateCounter.objects.filter(expires_at__lt=datetime.now(tz=UTC))
+        return ended.count() if dry_run else ended.delete()[0]
+
+    def clear(self) -> None:
+        from apikeys.models import RateCounter
+
+        RateCounter.objects.all().delete()
+
+
+def sqlite_path() -> Path:
+    if settings.RATELIMIT_SQLITE_PATH:
+        return Path(settings.RATELIMIT_SQLITE_PATH)
+    return Path(settings.DATABASES["default"]["NAME"]).with_name("ratelimit.sqlite3")
+
+
+@functools.cache
+def store() -> Counters:
+    """The counters this deployment shares (see the module docstring)."""
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
+        return RedisCounters()
+    if connection.vendor == "sqlite":
+        return SqliteFileCounters(sqlite_path())
+    return DatabaseCounters()
+
+
+def add(entries: Sequence[Entry]) -> list[int]:
+    return store().add(entries)
+
+
+def _forget_store(*, setting: str, **kwargs: object) -> None:
+    if setting in ("CACHES", "DATABASES", "RATELIMIT_SQLITE_PATH"):
+        store.cache_clear()
+
+
+setting_changed.connect(_forget_store)

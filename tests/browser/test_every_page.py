@@ -89,17 +89,22 @@ def workspace(agent_a: Agent, owner: User) -> dict[str, Any]:
     make_key(agent_a, name="A key with a rather long name for a narrow window")
     contact = ContactFactory(agent=agent_a, name="Ann Lee", email="ann@example.com")
     failed = make_document(agent_a)
-    failed.claim()
-    failed.fail("corrupt", "The PDF is damaged and cannot be opened. Failed to load document.")
+    failed.claim("test-worker")
+    failed.fail(
+        "corrupt",
+        "The PDF is damaged and cannot be opened. Failed to load document.",
+        "test-worker",
+    )
     done = make_document(agent_a)
-    done.claim()
+    done.claim("test-worker")
     done.succeed(
         {
             "pages": [{"number": 1, "text": "Invoice number: INV-1", "width": None,
                        "height": None, "method": "text-layer"}],
             "fields": [{"name": "invoice_number", "value": "INV-1", "normalized": "INV-1",
                         "confidence": 0.9, "source": {"page": 1, "box": None, "text": "INV-1"}}],
-        }
+        },
+        "test-worker",
     )  # fmt: skip
     zapier.record(AuditAction.UPDATE, 'Updated API key "Zapier"', actor=owner.email)
     return {"key": zapier, "contact": contact, "document": done, "failed": failed}
@@ -368,9 +373,9 @@ def test_documents_update_their_status_without_a_reload(
     page.goto(agent_url(agent_a, "documents/"))
     row = page.get_by_role("row", name=re.compile("a.txt"))
     expect(row.get_by_text("Queued")).to_be_visible()
-    document.claim()
+    document.claim("test-worker")
     expect(row.get_by_text("Processing")).to_be_visible(timeout=6_000)
-    document.succeed({"pages": [], "fields": []})
+    document.succeed({"pages": [], "fields": []}, "test-worker")
     expect(row.get_by_text("Succeeded")).to_be_visible(timeout=6_000)
     page.wait_for_timeout(2_500)
     assert page.locator("[hx-trigger]").count() == 0  # polling stopped
@@ -378,12 +383,13 @@ def test_documents_update_their_status_without_a_reload(
     second = make_document(agent_a)
     page.goto(agent_url(agent_a, f"documents/{second.public_id}/"))
     expect(page.get_by_text("The extraction is still running")).to_be_visible()
-    second.claim()
+    second.claim("test-worker")
     second.succeed(
         {"pages": [{"number": 1, "text": "Total 10.00", "width": None, "height": None,
                     "method": "text-layer"}],
          "fields": [{"name": "total", "value": "10.00", "normalized": "10.00", "confidence": 0.9,
-                     "source": {"page": 1, "box": None, "text": "10.00"}}]}
+                     "source": {"page": 1, "box": None, "text": "10.00"}}]},
+        "test-worker",
     )  # fmt: skip
     expect(page.get_by_role("cell", name="total", exact=True)).to_be_visible(timeout=6_000)
     expect(page.locator("#document-status")).to_have_text("Succeeded")

@@ -101,6 +101,7 @@ def environment(tmp: Path, name: str, database_url: str) -> dict[str, str]:
         "ENV_FILE": "",
         "SECRET_KEY": "backup-test-secret-" + "s" * 40,
         "KEY_ENCRYPTION_KEYS": "backup-test-kek-" + "k" * 30,
+        "APIKEY_HASH_KEYS": "backup-test-hashing-key-" + "h" * 30,
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(tmp / name / "media"),
         "ALLOWED_HOSTS": "testserver",

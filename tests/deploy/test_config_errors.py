@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GOOD = {
     "SECRET_KEY": "s" * 64,
     "KEY_ENCRYPTION_KEYS": "k" * 40,
+    "APIKEY_HASH_KEYS": "h" * 40,
 }
 
 

@@ -59,6 +59,7 @@ def _env(folder: Path) -> dict[str, str]:
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "KEY_ENCRYPTION_KEYS": secrets.token_urlsafe(32),
+        "APIKEY_HASH_KEYS": secrets.token_urlsafe(32),
         "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
         "CACHE_URL": "dbcache://a2v2_cache",
         "MEDIA_ROOT": str(folder / "media"),

@@ -96,6 +96,7 @@ def test_settings_select_the_redis_backend_by_name() -> None:
         "CACHE_URL": "redis://127.0.0.1:6379/3",
         "SECRET_KEY": "x" * 60,
         "KEY_ENCRYPTION_KEYS": "k",
+        "APIKEY_HASH_KEYS": "h" * 40,
         "PATH": "/usr/bin:/bin",
         "ENV_FILE": "",
     }

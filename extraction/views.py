@@ -6,9 +6,7 @@ import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.base import ContentFile
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -19,8 +17,7 @@ from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction
 from extraction import pipeline
 from extraction.models import DocType, Document
-from extraction.pipeline.sniff import detect
-from extraction.tasks import enqueue, limits
+from extraction.tasks import limits
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp"}
 
@@ -55,38 +52,23 @@ def document_list(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRespo
 def document_upload(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
     access = agent_access(request, agent_id, manage=True)
     upload = request.FILES.get("file")
-    error = None
     if upload is None:
-        error = "Choose a file to upload."
-    elif upload.size > limits().max_bytes:
-        error = too_large_message(limits().max_bytes)
-    else:
-        data = upload.read()
-        try:
-            media_type = detect(data, upload.name or "upload") if data else None
-        except pipeline.ExtractionError as problem:
-            error = str(problem)
-        else:
-            if media_type is None:
-                error = "The file is empty."
-    if error:
-        messages.error(request, error)
+        messages.error(request, "Choose a file to upload.")
         return redirect("documents", agent_id=agent_id)
-    doc_type = request.POST.get("document_type", "")
-    with transaction.atomic():
-        document = Document(
-            agent=access.agent,
-            original_name=(upload.name or "upload")[:255],
-            size=len(data),
-            sha256=Document.digest(data),
-            media_type=media_type,
-            requested_type=doc_type if doc_type in DocType.values else "",
-            created_by=request.user.email,
+    if upload.size > limits().max_bytes:  # before reading it into memory
+        messages.error(request, too_large_message(limits().max_bytes))
+        return redirect("documents", agent_id=agent_id)
+    try:
+        document = Document.receive(
+            access.agent,
+            upload.name or "upload",
+            upload.read(),
+            requested_type=request.POST.get("document_type", ""),
+            request=request,
         )
-        document.file.save("upload", ContentFile(data), save=False)
-        document.save()
-        document.record(AuditAction.CREATE, "Uploaded a document for extraction", request=request)
-        enqueue(document)
+    except pipeline.ExtractionError as error:
+        messages.error(request, str(error))
+        return redirect("documents", agent_id=agent_id)
     messages.success(request, "Document uploaded; extraction has started.")
     return redirect("document-detail", agent_id=agent_id, document_id=document.public_id)
 

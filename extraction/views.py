@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -169,16 +167,15 @@ def document_preview(
         return FileResponse(document.file.open("rb"), content_type=document.media_type)
     if document.media_type != "application/pdf":
         raise Http404("No preview for this type.")
-    import pypdfium2 as pdfium
-
     with document.file.open("rb") as handle:
-        pdf = pdfium.PdfDocument(handle.read())
-    if not 1 <= page <= len(pdf):
+        data = handle.read()
+    try:
+        png = pipeline.render_pdf_page(data, page, limits())
+    except pipeline.ExtractionError:
+        png = None  # damaged or encrypted: the page says why; there is simply no picture
+    if png is None:
         raise Http404("No such page.")
-    image = pdf[page - 1].render(scale=1.5).to_pil()
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return HttpResponse(buffer.getvalue(), content_type="image/png")
+    return HttpResponse(png, content_type="image/png")
 
 
 @login_required

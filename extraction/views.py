@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from a2v2.http import AuthenticatedHttpRequest
@@ -41,7 +42,7 @@ def document_list(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRespo
         "extraction/document_list.html#table" if request.htmx else "extraction/document_list.html"
     )
     response = render(request, template, context)
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     return response
 
 
@@ -102,7 +103,7 @@ def _document_status(
     response = render(request, "extraction/document_detail.html#status", context)
     if not document.in_progress:
         response["HX-Refresh"] = "true"
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     return response
 
 

@@ -220,9 +220,9 @@ OPEN_API_MAX_HEADER_BYTES = env.int("OPEN_API_MAX_HEADER_BYTES", default=8192)
 OPEN_API_MAX_HEADERS_BYTES = env.int("OPEN_API_MAX_HEADERS_BYTES", default=32768)
 
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

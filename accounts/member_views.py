@@ -155,7 +155,7 @@ def members_context(access: AgentAccess, **extra: Any) -> dict[str, Any]:
         .filter(organization=organization)
         .select_related("invited_by"),
         "security_form": RequireTwoFactorForm(instance=organization),
-        "page_url": reverse("members", args=[access.agent.public_id]),
+        "page_url": reverse("accounts:members", args=[access.agent.public_id]),
         **extra,
     }
 
@@ -205,7 +205,7 @@ def member_invite(request: AuthenticatedHttpRequest, access: AgentAccess) -> Htt
 
 
 def send_invitation(request: AuthenticatedHttpRequest, invitation: Invitation, token: str) -> None:
-    link = request.build_absolute_uri(reverse("invitation", args=[token]))
+    link = request.build_absolute_uri(reverse("accounts:invitation", args=[token]))
     context = {"invitation": invitation, "link": link, "inviter": request.user}
     send_mail(
         subject=f"You're invited to join {invitation.organization} on A2V2",
@@ -393,7 +393,7 @@ def agents_context(access: AgentAccess, **extra: Any) -> dict[str, Any]:
         "access": access,
         "section": "agents",
         "agents": Agent.objects.filter(organization=access.agent.organization),
-        "page_url": reverse("agents", args=[access.agent.public_id]),
+        "page_url": reverse("accounts:agents", args=[access.agent.public_id]),
         **extra,
     }
 

@@ -49,14 +49,19 @@ class TwoFactorEnrolmentMiddleware:
     """Owners and Admins of an organization that requires two-factor, who have not set it up,
     see only the set-up page (and may sign out, or change their password)."""
 
-    ALLOWED = ("two-factor-setup", "account", "logout", "password_change")
+    ALLOWED = (
+        "accounts:two-factor-setup",
+        "accounts:account",
+        "accounts:logout",
+        "accounts:password_change",
+    )
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.must_enrol(request):
-            target = reverse("two-factor-setup")
+            target = reverse("accounts:two-factor-setup")
             if getattr(request, "htmx", False) or request.headers.get("HX-Request"):
                 return HttpResponseClientRedirect(target)
             return redirect(target)

@@ -80,7 +80,7 @@ class SignInView(auth_views.LoginView):
             "at": int(time.time()),
             "failures": 0,
         }
-        return redirect("login-code")
+        return redirect("accounts:login-code")
 
 
 def finish_sign_in(
@@ -108,7 +108,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
     found = pending_sign_in(request)
     if found is None:
         messages.error(request, "Your sign-in took too long. Please sign in again.")
-        return redirect("login")
+        return redirect("accounts:login")
     pending, user = found
     form = TwoFactorForm(user, request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
@@ -125,7 +125,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
         if pending["failures"] >= PENDING_MAX_FAILURES:
             del request.session[PENDING]
             messages.error(request, "Too many wrong codes. Please sign in again.")
-            return redirect("login")
+            return redirect("accounts:login")
     status = 422 if form.is_bound else 200
     response = render(request, "registration/sign_in_code.html", {"form": form}, status=status)
     add_never_cache_headers(response)
@@ -202,7 +202,7 @@ def recovery_codes_page(
 @sudo.sudo_required
 def recovery_codes_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not twofactor.has_two_factor(request.user):
-        return redirect("account")
+        return redirect("accounts:account")
     codes = twofactor.new_recovery_codes(request.user)
     record_for_user(request, request.user, AuditAction.UPDATE, "Generated new recovery codes")
     return recovery_codes_page(request, codes)
@@ -219,7 +219,7 @@ def two_factor_off(request: AuthenticatedHttpRequest) -> HttpResponse:
             request, request.user, AuditAction.UPDATE, "Turned off two-factor authentication"
         )
         messages.success(request, "Two-factor authentication is off.")
-        return redirect("account")
+        return redirect("accounts:account")
     return render(request, "accounts/two_factor_off.html", {"required_by": required_by})
 
 
@@ -250,7 +250,7 @@ class CheckedPasswordChangeForm(PasswordChangeForm):
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     form_class = CheckedPasswordChangeForm
-    success_url = reverse_lazy("account")
+    success_url = reverse_lazy("accounts:account")
 
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "request": self.request}
@@ -264,7 +264,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    success_url = reverse_lazy("password_reset_complete")
+    success_url = reverse_lazy("accounts:password_reset_complete")
 
     def form_valid(self, form: SetPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
@@ -318,8 +318,8 @@ def join(request: HttpRequest, invitation: Invitation, user: User) -> HttpRespon
         user=user,
     )
     if not request.user.is_authenticated:
-        response = finish_sign_in(request, user, reverse("home"), MODEL_BACKEND)
+        response = finish_sign_in(request, user, reverse("accounts:home"), MODEL_BACKEND)
     else:
-        response = redirect("home")
+        response = redirect("accounts:home")
     messages.success(request, f"Welcome to {invitation.organization}.")
     return response

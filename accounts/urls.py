@@ -7,6 +7,8 @@ from accounts import member_views, security_views, views
 
 agent = "agents/<str:agent_id>/"
 
+app_name = "accounts"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path(agent, views.agent_home, name="agent-home"),
@@ -18,7 +20,7 @@ urlpatterns = [
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(
-            success_url=reverse_lazy("password_reset_done"),
+            success_url=reverse_lazy("accounts:password_reset_done"),
             email_template_name="registration/password_reset_email.txt",
             subject_template_name="registration/password_reset_subject.txt",
         ),

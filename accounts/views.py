@@ -17,14 +17,14 @@ AUDIT_EVENTS_PER_PAGE = 25
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     agents = list(Agent.objects.for_user(request.user).select_related("organization"))
     if len(agents) == 1:
-        return redirect("agent-home", agent_id=agents[0].public_id)
+        return redirect("accounts:agent-home", agent_id=agents[0].public_id)
     return render(request, "accounts/home.html", {"agents": agents})
 
 
 @login_required
 def agent_home(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
     access = agent_access(request, agent_id)
-    return redirect("contacts", agent_id=access.agent.public_id)
+    return redirect("contacts:contacts", agent_id=access.agent.public_id)
 
 
 @login_required

@@ -6,6 +6,8 @@ from apikeys import views
 
 prefix = "agents/<str:agent_id>/api-permissions/"
 
+app_name = "apikeys"
+
 urlpatterns = [
     path(prefix, views.key_list, name="api-permissions"),
     path(f"{prefix}new/", views.key_create, name="api-key-new"),

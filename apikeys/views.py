@@ -97,7 +97,7 @@ def keys_changed(
     """After an edit or delete: the table in place and a toast (htmx), else a redirect."""
     if not request.htmx:
         messages.success(request, message)
-        return redirect("api-permissions", access.agent.public_id)
+        return redirect("apikeys:api-permissions", access.agent.public_id)
     keys = ApiKey.objects.for_agent(access.agent)
     response = render(request, f"{PAGE}#keys", page_context(access, keys=keys))
     retarget(response, "#keys")
@@ -231,12 +231,12 @@ def key_reveal(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
         if wants_json:
             return JsonResponse({"error": UndecryptableKey.message}, status=500)
         messages.error(request, UndecryptableKey.message)
-        return redirect("api-permissions", access.agent.public_id)
+        return redirect("apikeys:api-permissions", access.agent.public_id)
     if full_key is None:
         if wants_json:
             return JsonResponse({"error": SHOW_ONCE}, status=409)
         messages.error(request, SHOW_ONCE)
-        return redirect("api-permissions", access.agent.public_id)
+        return redirect("apikeys:api-permissions", access.agent.public_id)
     key.record(AuditAction.READ, f'Revealed API key "{key.name}"', request=request)
     if wants_json:
         response = JsonResponse({"key": full_key})

@@ -5,6 +5,8 @@ from django.urls import path
 from contacts import views
 
 prefix = "agents/<str:agent_id>/contacts/"
+app_name = "contacts"
+
 urlpatterns = [
     path(prefix, views.contact_list, name="contacts"),
     path(f"{prefix}new/", views.contact_add, name="contact-add"),

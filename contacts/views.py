@@ -132,7 +132,7 @@ def _save_contact_form(
                 if saved is not None:
                     messages.success(request, "Contact updated." if editing else "Contact added.")
                     return redirect(
-                        "contact-detail",
+                        "contacts:contact-detail",
                         agent_id=access.agent.public_id,
                         contact_id=saved.public_id,
                     )
@@ -202,7 +202,9 @@ def contact_archive(
     contact = _contact(access, contact_id)
     contact.set_archived(not contact.archived, request=request)
     messages.success(request, "Contact archived." if contact.archived else "Contact restored.")
-    return redirect("contact-detail", agent_id=access.agent.public_id, contact_id=contact_id)
+    return redirect(
+        "contacts:contact-detail", agent_id=access.agent.public_id, contact_id=contact_id
+    )
 
 
 @login_required
@@ -216,7 +218,7 @@ def contact_delete(
             contact.record(AuditAction.DELETE, "Deleted contact", request=request)
             contact.delete()
         messages.success(request, "Contact deleted.")
-        return redirect("contacts", agent_id=access.agent.public_id)
+        return redirect("contacts:contacts", agent_id=access.agent.public_id)
     context = {"access": access, "section": "contacts", "contact": contact}
     return render(request, "contacts/contact_delete.html", context)
 
@@ -262,7 +264,7 @@ def contact_import_confirm(request: AuthenticatedHttpRequest, agent_id: str) -> 
     path = importing.staged_path(access.agent, token)
     if not default_storage.exists(path):
         messages.error(request, "This import has expired; upload the file again.")
-        return redirect("contact-import", agent_id=access.agent.public_id)
+        return redirect("contacts:contact-import", agent_id=access.agent.public_id)
     with default_storage.open(path, "rb") as stored:
         checked = importing.read_csv(access.agent, importing.decode(stored.read()))
     try:
@@ -272,7 +274,7 @@ def contact_import_confirm(request: AuthenticatedHttpRequest, agent_id: str) -> 
                 _record_import(request, access, imported)
     except importing.ImportFailed as failure:
         messages.error(request, str(failure))
-        return redirect("contact-import", agent_id=access.agent.public_id)
+        return redirect("contacts:contact-import", agent_id=access.agent.public_id)
     default_storage.delete(path)
     skipped = len(checked.bad)
     note = ""
@@ -280,7 +282,7 @@ def contact_import_confirm(request: AuthenticatedHttpRequest, agent_id: str) -> 
         rows = "row with problems was" if skipped == 1 else "rows with problems were"
         note = f" {skipped} {rows} skipped."
     messages.success(request, f"Imported {imported} contact{pluralize(imported)}.{note}")
-    return redirect("contacts", agent_id=access.agent.public_id)
+    return redirect("contacts:contacts", agent_id=access.agent.public_id)
 
 
 def _record_import(request: AuthenticatedHttpRequest, access: AgentAccess, count: int) -> None:
@@ -306,7 +308,7 @@ def custom_fields(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         field = form.save()
         messages.success(request, f'Custom field "{field.label}" added.')
-        return redirect("contact-fields", agent_id=access.agent.public_id)
+        return redirect("contacts:contact-fields", agent_id=access.agent.public_id)
     context = {
         "access": access,
         "section": "contacts",
@@ -327,4 +329,4 @@ def custom_field_delete(
     field = get_object_or_404(CustomField.objects.for_agent(access.agent), pk=field_id)
     field.delete()
     messages.success(request, f'Custom field "{field.label}" removed.')
-    return redirect("contact-fields", agent_id=access.agent.public_id)
+    return redirect("contacts:contact-fields", agent_id=access.agent.public_id)

@@ -4,6 +4,8 @@ from django.urls import path
 
 from extraction import views
 
+app_name = "extraction"
+
 urlpatterns = [
     path("agents/<str:agent_id>/documents/", views.document_list, name="documents"),
     path("agents/<str:agent_id>/documents/upload/", views.document_upload, name="document-upload"),

@@ -53,10 +53,10 @@ def document_upload(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRes
     upload = request.FILES.get("file")
     if upload is None:
         messages.error(request, "Choose a file to upload.")
-        return redirect("documents", agent_id=agent_id)
+        return redirect("extraction:documents", agent_id=agent_id)
     if upload.size > limits().max_bytes:  # before reading it into memory
         messages.error(request, too_large_message(limits().max_bytes))
-        return redirect("documents", agent_id=agent_id)
+        return redirect("extraction:documents", agent_id=agent_id)
     try:
         document = Document.receive(
             access.agent,
@@ -67,9 +67,9 @@ def document_upload(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRes
         )
     except pipeline.ExtractionError as error:
         messages.error(request, str(error))
-        return redirect("documents", agent_id=agent_id)
+        return redirect("extraction:documents", agent_id=agent_id)
     messages.success(request, "Document uploaded; extraction has started.")
-    return redirect("document-detail", agent_id=agent_id, document_id=document.public_id)
+    return redirect("extraction:document-detail", agent_id=agent_id, document_id=document.public_id)
 
 
 @login_required
@@ -140,7 +140,7 @@ def document_field(
     document.correct({field["name"]: value}, request=request)
     if not request.htmx:
         messages.success(request, f"Corrected {field['name']}.")
-        return redirect("document-detail", agent_id=agent_id, document_id=document_id)
+        return redirect("extraction:document-detail", agent_id=agent_id, document_id=document_id)
     context = _field_context(access, document, document.field(field["name"]), refocus=True)
     return render(request, "extraction/document_detail.html#field-row", context)
 
@@ -191,6 +191,6 @@ def document_delete(
         document.record(AuditAction.DELETE, "Deleted a document and its results", request=request)
         document.delete()
         messages.success(request, "Document deleted.")
-        return redirect("documents", agent_id=agent_id)
+        return redirect("extraction:documents", agent_id=agent_id)
     context = {"access": access, "section": "documents", "document": document}
     return render(request, "extraction/document_delete.html", context)

@@ -39,7 +39,9 @@ def test_an_api_answer_sets_no_cookie_and_keeps_the_security_headers(
 
 def test_a_logged_in_browser_is_nobody_on_the_api(owner: User, agent_a: Agent) -> None:
     browser = client_for(owner)
-    assert browser.get(reverse("api-permissions", args=[agent_a.public_id])).status_code == 200
+    assert (
+        browser.get(reverse("apikeys:api-permissions", args=[agent_a.public_id])).status_code == 200
+    )
     response = browser.get(ME)
     assert response.status_code == 401  # the session cookie opens nothing under /v1/open
 
@@ -47,7 +49,7 @@ def test_a_logged_in_browser_is_nobody_on_the_api(owner: User, agent_a: Agent) -
 def test_the_admin_ui_still_checks_csrf_and_keeps_its_session(owner: User, agent_a: Agent) -> None:
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(owner)
-    page = reverse("api-key-new", args=[agent_a.public_id])
+    page = reverse("apikeys:api-key-new", args=[agent_a.public_id])
     assert browser.post(page, {"name": "x", "action": "create"}).status_code == 403
     shown = browser.get(page)
     assert shown.status_code == 200 and "csrftoken" in shown.cookies

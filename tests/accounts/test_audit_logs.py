@@ -37,7 +37,7 @@ def events(owner: User, admin: User, member: User, stranger: User, agent_b: Agen
 
 
 def audit_url(agent: Agent, query: str = "") -> str:
-    return reverse("audit-logs", args=[agent.public_id]) + query
+    return reverse("accounts:audit-logs", args=[agent.public_id]) + query
 
 
 def test_the_page_has_the_seed_columns(owner: User, agent_a: Agent, events: None) -> None:
@@ -77,7 +77,9 @@ def test_a_member_of_another_organization_gets_404(stranger: User, agent_a: Agen
 
 def test_anonymous_visitors_are_sent_to_log_in(client: Client, agent_a: Agent) -> None:
     response = client.get(audit_url(agent_a))
-    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert response.status_code == 302 and response["Location"].startswith(
+        reverse("accounts:login")
+    )
 
 
 def test_filter_by_action(owner: User, agent_a: Agent, events: None) -> None:

@@ -29,7 +29,7 @@ def page(name: str, agent: Agent, *args: object) -> str:
 
 
 def invite(client: Client, agent: Agent, email: str, role: str = "user"):
-    return client.post(page("member-invite", agent), {"email": email, "role": role})
+    return client.post(page("accounts:member-invite", agent), {"email": email, "role": role})
 
 
 def link_in(message: mail.EmailMessage) -> str:
@@ -39,7 +39,9 @@ def link_in(message: mail.EmailMessage) -> str:
 # ---- the access matrix ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["members", "agents", "member-invite", "agent-new"])
+@pytest.mark.parametrize(
+    "name", ["accounts:members", "accounts:agents", "accounts:member-invite", "accounts:agent-new"]
+)
 def test_owners_and_admins_see_the_workspace_pages(
     name: str, owner: User, admin: User, agent_a: Agent
 ) -> None:
@@ -47,7 +49,9 @@ def test_owners_and_admins_see_the_workspace_pages(
         assert client_for(user).get(page(name, agent_a)).status_code == 200
 
 
-@pytest.mark.parametrize("name", ["members", "agents", "member-invite", "agent-new"])
+@pytest.mark.parametrize(
+    "name", ["accounts:members", "accounts:agents", "accounts:member-invite", "accounts:agent-new"]
+)
 def test_a_user_gets_403_and_a_stranger_404(
     name: str, member: User, stranger: User, agent_a: Agent
 ) -> None:
@@ -62,23 +66,29 @@ def test_member_actions_walk_the_matrix(
     owner: User, admin: User, member: User, stranger: User, agent_a: Agent
 ) -> None:
     target = member.memberships.get()
-    for name in ("member-role", "member-remove", "member-transfer"):
+    for name in ("accounts:member-role", "accounts:member-remove", "accounts:member-transfer"):
         url = page(name, agent_a, target.pk)
         assert client_for(member).post(url).status_code == 403, name
         assert client_for(stranger).post(url).status_code == 404, name
     # Admins manage Users and Admins but not the Owner; only the Owner transfers ownership.
     owner_membership = owner.memberships.get()
     assert (
-        client_for(admin).get(page("member-role", agent_a, owner_membership.pk)).status_code == 403
+        client_for(admin)
+        .get(page("accounts:member-role", agent_a, owner_membership.pk))
+        .status_code
+        == 403
     )
-    assert client_for(admin).get(page("member-transfer", agent_a, target.pk)).status_code == 403
+    assert (
+        client_for(admin).get(page("accounts:member-transfer", agent_a, target.pk)).status_code
+        == 403
+    )
     # A member of another organization is not found from here.
     other = stranger.memberships.get()
-    assert client_for(owner).get(page("member-role", agent_a, other.pk)).status_code == 404
+    assert client_for(owner).get(page("accounts:member-role", agent_a, other.pk)).status_code == 404
 
 
 def test_users_do_not_see_the_settings_links(owner: User, member: User, agent_a: Agent) -> None:
-    contacts = page("contacts", agent_a)
+    contacts = page("contacts:contacts", agent_a)
     assert "Members &amp; roles" in client_for(owner).get(contacts).content.decode()
     assert "Members &amp; roles" not in client_for(member).get(contacts).content.decode()
 
@@ -86,7 +96,7 @@ def test_users_do_not_see_the_settings_links(owner: User, member: User, agent_a:
 def test_the_members_page_lists_roles_and_two_factor(
     owner: User, admin: User, member: User, agent_a: Agent
 ) -> None:
-    html = client_for(owner).get(page("members", agent_a)).content.decode()
+    html = client_for(owner).get(page("accounts:members", agent_a)).content.decode()
     assert "Control who on your team can manage the workspace." in html
     for email in (owner.email, admin.email, member.email):
         assert email in html
@@ -117,7 +127,7 @@ def test_an_invitation_is_emailed_and_accepted_by_a_new_member(owner: User, agen
     user = User.objects.get(email="new.person@acme.test")
     assert user.get_full_name() == "New Person"
     assert Membership.objects.get(user=user).role == Role.ADMIN
-    assert newcomer.get(page("api-permissions", agent_a)).status_code == 200
+    assert newcomer.get(page("apikeys:api-permissions", agent_a)).status_code == 200
     assert AuditEvent.objects.filter(description__startswith="Joined as Admin").exists()
     # Single use.
     assert Client().get(link).status_code == 410
@@ -134,7 +144,7 @@ def test_an_invitation_expires(owner: User, agent_a: Agent, settings) -> None:
 
 
 def test_an_unknown_invitation_link_is_404(db: None) -> None:
-    assert Client().get(reverse("invitation", args=["made-up-token"])).status_code == 404
+    assert Client().get(reverse("accounts:invitation", args=["made-up-token"])).status_code == 404
 
 
 def test_an_existing_account_signs_in_to_accept(
@@ -163,7 +173,9 @@ def test_inviting_a_member_again_is_refused_inline(
     owner: User, admin: User, agent_a: Agent
 ) -> None:
     response = client_for(owner).post(
-        page("member-invite", agent_a), {"email": admin.email, "role": "user"}, headers=HTMX
+        page("accounts:member-invite", agent_a),
+        {"email": admin.email, "role": "user"},
+        headers=HTMX,
     )
     assert response.status_code == 422
     assert f"{admin.email} is already a member of Acme." in response.content.decode()
@@ -180,12 +192,12 @@ def test_revoking_and_resending_an_invitation(owner: User, agent_a: Agent) -> No
     invite(client, agent_a, "maybe@acme.test")
     first_link = link_in(mail.outbox[-1])
     invitation = Invitation.objects.get()
-    client.post(page("invitation-resend", agent_a, invitation.pk))
+    client.post(page("accounts:invitation-resend", agent_a, invitation.pk))
     second_link = link_in(mail.outbox[-1])
     assert Client().get(first_link).status_code == 404
     assert Client().get(second_link).status_code == 200
 
-    client.post(page("invitation-revoke", agent_a, Invitation.objects.get().pk))
+    client.post(page("accounts:invitation-revoke", agent_a, Invitation.objects.get().pk))
     assert Client().get(second_link).status_code == 404
 
 
@@ -195,7 +207,7 @@ def test_revoking_and_resending_an_invitation(owner: User, agent_a: Agent) -> No
 def test_an_admin_changes_a_users_role(admin: User, member: User, agent_a: Agent) -> None:
     target = member.memberships.get()
     response = client_for(admin).post(
-        page("member-role", agent_a, target.pk), {"role": "admin"}, headers=HTMX
+        page("accounts:member-role", agent_a, target.pk), {"role": "admin"}, headers=HTMX
     )
     assert response.status_code == 200 and response["HX-Retarget"] == "#members-region"
     target.refresh_from_db()
@@ -210,10 +222,14 @@ def test_nobody_changes_their_own_role_or_makes_a_second_owner(
 ) -> None:
     mine = admin.memberships.get()
     assert (
-        client_for(admin).post(page("member-role", agent_a, mine.pk), {"role": "user"}).status_code
+        client_for(admin)
+        .post(page("accounts:member-role", agent_a, mine.pk), {"role": "user"})
+        .status_code
         == 403
     )
-    response = client_for(owner).post(page("member-role", agent_a, mine.pk), {"role": "owner"})
+    response = client_for(owner).post(
+        page("accounts:member-role", agent_a, mine.pk), {"role": "owner"}
+    )
     assert response.status_code == 422
     assert Membership.objects.filter(role=Role.OWNER).count() == 1
 
@@ -221,10 +237,10 @@ def test_nobody_changes_their_own_role_or_makes_a_second_owner(
 def test_ownership_is_transferred_explicitly(owner: User, admin: User, agent_a: Agent) -> None:
     target = admin.memberships.get()
     client = client_for(owner)
-    unconfirmed = client.post(page("member-transfer", agent_a, target.pk))
+    unconfirmed = client.post(page("accounts:member-transfer", agent_a, target.pk))
     assert unconfirmed.status_code == 422
 
-    client.post(page("member-transfer", agent_a, target.pk), {"confirm": "on"})
+    client.post(page("accounts:member-transfer", agent_a, target.pk), {"confirm": "on"})
     roles = dict(Membership.objects.values_list("user__email", "role"))
     assert roles == {admin.email: Role.OWNER, owner.email: Role.ADMIN}
     assert AuditEvent.objects.filter(description__startswith="Transferred ownership").exists()
@@ -234,17 +250,17 @@ def test_removing_a_member_ends_their_access_at_once(
     owner: User, member: User, agent_a: Agent
 ) -> None:
     member_client = client_for(member)
-    assert member_client.get(page("contacts", agent_a)).status_code == 200
+    assert member_client.get(page("contacts:contacts", agent_a)).status_code == 200
 
-    client_for(owner).post(page("member-remove", agent_a, member.memberships.get().pk))
-    assert member_client.get(page("contacts", agent_a)).status_code == 404
+    client_for(owner).post(page("accounts:member-remove", agent_a, member.memberships.get().pk))
+    assert member_client.get(page("contacts:contacts", agent_a)).status_code == 404
     assert AuditEvent.objects.filter(
         description=f"Removed {member.email} from the organization"
     ).exists()
 
 
 def test_the_owner_cannot_be_removed(owner: User, admin: User, agent_a: Agent) -> None:
-    url = page("member-remove", agent_a, owner.memberships.get().pk)
+    url = page("accounts:member-remove", agent_a, owner.memberships.get().pk)
     assert client_for(admin).post(url).status_code == 403
     assert client_for(owner).post(url).status_code == 403
     assert Membership.objects.filter(user=owner).exists()
@@ -255,11 +271,13 @@ def test_the_owner_cannot_be_removed(owner: User, admin: User, agent_a: Agent) -
 
 def test_an_admin_creates_and_renames_an_agent(admin: User, agent_a: Agent) -> None:
     client = client_for(admin)
-    client.post(page("agent-new", agent_a), {"name": "Sales bot"})
+    client.post(page("accounts:agent-new", agent_a), {"name": "Sales bot"})
     created = Agent.objects.get(name="Sales bot")
     assert created.organization == agent_a.organization and len(created.public_id) == 24
 
-    client.post(page("agent-rename", agent_a, created.public_id), {"name": "Sales assistant"})
+    client.post(
+        page("accounts:agent-rename", agent_a, created.public_id), {"name": "Sales assistant"}
+    )
     created.refresh_from_db()
     assert created.name == "Sales assistant"
     assert AuditEvent.objects.filter(
@@ -268,9 +286,13 @@ def test_an_admin_creates_and_renames_an_agent(admin: User, agent_a: Agent) -> N
 
 
 def test_an_agent_name_is_required_and_short(admin: User, agent_a: Agent) -> None:
-    response = client_for(admin).post(page("agent-new", agent_a), {"name": " "}, headers=HTMX)
+    response = client_for(admin).post(
+        page("accounts:agent-new", agent_a), {"name": " "}, headers=HTMX
+    )
     assert response.status_code == 422
-    long = client_for(admin).post(page("agent-new", agent_a), {"name": "x" * 101}, headers=HTMX)
+    long = client_for(admin).post(
+        page("accounts:agent-new", agent_a), {"name": "x" * 101}, headers=HTMX
+    )
     assert long.status_code == 422
     assert Agent.objects.count() == 1
 
@@ -278,17 +300,22 @@ def test_an_agent_name_is_required_and_short(admin: User, agent_a: Agent) -> Non
 def test_agents_of_another_organization_cannot_be_renamed(
     owner: User, agent_a: Agent, agent_b: Agent
 ) -> None:
-    url = page("agent-rename", agent_a, agent_b.public_id)
+    url = page("accounts:agent-rename", agent_a, agent_b.public_id)
     assert client_for(owner).post(url, {"name": "Mine now"}).status_code == 404
     agent_b.refresh_from_db()
     assert agent_b.name == "Globex bot"
 
 
 def test_a_user_cannot_create_agents(member: User, agent_a: Agent) -> None:
-    assert client_for(member).post(page("agent-new", agent_a), {"name": "X"}).status_code == 403
+    assert (
+        client_for(member).post(page("accounts:agent-new", agent_a), {"name": "X"}).status_code
+        == 403
+    )
     assert Agent.objects.count() == 1
 
 
 def test_signing_in_with_the_password_still_works_for_the_cast(owner: User, agent_a: Agent) -> None:
-    response = Client().post(reverse("login"), {"username": owner.email, "password": PASSWORD})
+    response = Client().post(
+        reverse("accounts:login"), {"username": owner.email, "password": PASSWORD}
+    )
     assert response.status_code == 302

@@ -26,27 +26,29 @@ NEW = "a brand new passphrase"
 
 def test_everyone_changes_their_password(member: User, agent_a: Agent) -> None:
     client = client_for(member)
-    assert client.get(reverse("password_change")).status_code == 200
+    assert client.get(reverse("accounts:password_change")).status_code == 200
     response = client.post(
-        reverse("password_change"),
+        reverse("accounts:password_change"),
         {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW},
     )
-    assert response["Location"] == reverse("account")
+    assert response["Location"] == reverse("accounts:account")
     member.refresh_from_db()
     assert member.check_password(NEW)
-    assert client.get(reverse("account")).status_code == 200  # this session stays signed in
+    assert (
+        client.get(reverse("accounts:account")).status_code == 200
+    )  # this session stays signed in
     assert AuditEvent.objects.filter(user=member, description="Changed password").exists()
 
 
 def test_a_weak_or_wrong_password_change_is_refused_inline(member: User) -> None:
     client = client_for(member)
     weak = client.post(
-        reverse("password_change"),
+        reverse("accounts:password_change"),
         {"old_password": PASSWORD, "new_password1": "12345678", "new_password2": "12345678"},
     )
     assert weak.status_code == 200 and "This password is entirely numeric." in weak.content.decode()
     wrong = client.post(
-        reverse("password_change"),
+        reverse("accounts:password_change"),
         {"old_password": "nope", "new_password1": NEW, "new_password2": NEW},
     )
     assert "Your old password was entered incorrectly" in wrong.content.decode()
@@ -55,11 +57,11 @@ def test_a_weak_or_wrong_password_change_is_refused_inline(member: User) -> None
 
 
 def test_reset_answers_the_same_for_unknown_addresses(owner: User) -> None:
-    known = Client().post(reverse("password_reset"), {"email": owner.email})
-    unknown = Client().post(reverse("password_reset"), {"email": "nobody@acme.test"})
+    known = Client().post(reverse("accounts:password_reset"), {"email": owner.email})
+    unknown = Client().post(reverse("accounts:password_reset"), {"email": "nobody@acme.test"})
 
     assert known.status_code == unknown.status_code == 302
-    assert known["Location"] == unknown["Location"] == reverse("password_reset_done")
+    assert known["Location"] == unknown["Location"] == reverse("accounts:password_reset_done")
     assert [m.to for m in mail.outbox] == [[owner.email]]
 
 
@@ -67,18 +69,20 @@ def test_the_reset_link_sets_a_new_password_once_and_lifts_sign_in_locks(
     owner: User, agent_a: Agent
 ) -> None:
     for n in range(5):
-        Client().post(reverse("login"), {"username": owner.email, "password": f"guess-{n}"})
+        Client().post(
+            reverse("accounts:login"), {"username": owner.email, "password": f"guess-{n}"}
+        )
     assert signin.locks_for([owner.email])
 
-    Client().post(reverse("password_reset"), {"email": owner.email})
+    Client().post(reverse("accounts:password_reset"), {"email": owner.email})
     link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[-1].body).group(1)
     client = Client()
     form_url = client.get(link)["Location"]  # Django swaps the token for a session marker
     response = client.post(form_url, {"new_password1": NEW, "new_password2": NEW})
 
-    assert response["Location"] == reverse("password_reset_complete")
+    assert response["Location"] == reverse("accounts:password_reset_complete")
     assert not signin.locks_for([owner.email])
-    signed_in = Client().post(reverse("login"), {"username": owner.email, "password": NEW})
+    signed_in = Client().post(reverse("accounts:login"), {"username": owner.email, "password": NEW})
     assert signed_in.status_code == 302
     assert "This link doesn't work" in Client().get(link, follow=True).content.decode()
     assert AuditEvent.objects.filter(description="Reset password with an e-mailed link").exists()

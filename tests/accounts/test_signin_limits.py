@@ -32,7 +32,7 @@ def sign_in(client: Client, email: str, password: str, address: str = "198.51.10
 
 
 def signed_in(response) -> bool:
-    return response.status_code == 302 and response["Location"] == reverse("home")
+    return response.status_code == 302 and response["Location"] == reverse("accounts:home")
 
 
 def test_five_wrong_passwords_lock_the_account_from_that_address_only(
@@ -116,7 +116,7 @@ def test_a_browser_that_signed_in_before_is_not_slowed(
     settings.LOGIN_ACCOUNT_FREE_FAILURES = 2
     rightful = Client()
     assert signed_in(sign_in(rightful, owner.email, PASSWORD, address="203.0.113.20"))
-    rightful.post(reverse("logout"))
+    rightful.post(reverse("accounts:logout"))
     for n in range(6):
         sign_in(Client(), owner.email, "guess", address=f"192.0.2.{n}")
     assert signin.account_pace(owner.email).slowed
@@ -189,12 +189,17 @@ def test_the_owner_lifts_a_lock_from_the_members_page(
 ) -> None:
     for n in range(5):
         sign_in(Client(), admin.email, f"guess-{n}", address="203.0.113.5")
-    page = client_for(owner).get(reverse("members", args=[agent_a.public_id])).content.decode()
+    page = (
+        client_for(owner)
+        .get(reverse("accounts:members", args=[agent_a.public_id]))
+        .content.decode()
+    )
     assert "Sign-in locked" in page and "203.0.113.5" in page
 
     member = admin.memberships.get()
     response = client_for(owner).post(
-        reverse("member-unlock", args=[agent_a.public_id, member.pk]), {"address": "203.0.113.5"}
+        reverse("accounts:member-unlock", args=[agent_a.public_id, member.pk]),
+        {"address": "203.0.113.5"},
     )
 
     assert response.status_code == 302
@@ -207,7 +212,8 @@ def test_the_owner_lifts_a_lock_from_the_members_page(
 def test_an_admin_cannot_lift_a_lock(owner: User, admin: User, agent_a: Agent) -> None:
     member = owner.memberships.get()
     response = client_for(admin).post(
-        reverse("member-unlock", args=[agent_a.public_id, member.pk]), {"address": "192.0.2.1"}
+        reverse("accounts:member-unlock", args=[agent_a.public_id, member.pk]),
+        {"address": "192.0.2.1"},
     )
     assert response.status_code == 403
 

@@ -40,15 +40,15 @@ def key_url(name: str, key: ApiKey) -> str:
 
 def test_a_fresh_sign_in_needs_no_confirmation(owner: User, key: ApiKey) -> None:
     client = Client()
-    client.post(reverse("login"), {"username": owner.email, "password": PASSWORD})
-    response = client.post(key_url("api-key-reveal", key), headers=JSON)
+    client.post(reverse("accounts:login"), {"username": owner.email, "password": PASSWORD})
+    response = client.post(key_url("apikeys:api-key-reveal", key), headers=JSON)
     assert response.status_code == 200 and response.json()["key"].startswith("a2v2_")
 
 
 def test_copy_api_key_asks_for_the_password_when_the_confirmation_lapsed(
     lapsed: Client, key: ApiKey
 ) -> None:
-    response = lapsed.post(key_url("api-key-reveal", key), headers=JSON)
+    response = lapsed.post(key_url("apikeys:api-key-reveal", key), headers=JSON)
 
     assert response.status_code == 403
     assert response.json() == {"error": "Confirm your password to continue.", "sudo": True}
@@ -56,7 +56,7 @@ def test_copy_api_key_asks_for_the_password_when_the_confirmation_lapsed(
 
 
 def test_the_confirmation_in_the_modal_continues_the_reveal(lapsed: Client, key: ApiKey) -> None:
-    url = key_url("api-key-reveal", key)
+    url = key_url("apikeys:api-key-reveal", key)
     form = lapsed.post(url, headers=HTMX)
     html = form.content.decode()
     assert form.status_code == 200 and "Confirm access" in html
@@ -73,7 +73,7 @@ def test_the_confirmation_in_the_modal_continues_the_reveal(lapsed: Client, key:
 def test_a_wrong_password_keeps_the_action_waiting_and_is_audited(
     lapsed: Client, owner: User, key: ApiKey
 ) -> None:
-    url = key_url("api-key-delete", key)
+    url = key_url("apikeys:api-key-delete", key)
     response = lapsed.post(url, {"sudo_password": "nope", "sudo_method": "POST"}, headers=HTMX)
 
     assert response.status_code == 422
@@ -87,7 +87,7 @@ def test_a_wrong_password_keeps_the_action_waiting_and_is_audited(
 
 
 def test_opening_add_api_key_asks_first_then_opens_step_1(lapsed: Client, agent_a: Agent) -> None:
-    url = reverse("api-key-new", args=[agent_a.public_id])
+    url = reverse("apikeys:api-key-new", args=[agent_a.public_id])
     asked = lapsed.get(url, headers=HTMX)
     assert "Confirm access" in asked.content.decode()
     assert 'name="sudo_method" value="GET"' in asked.content.decode()
@@ -99,7 +99,7 @@ def test_opening_add_api_key_asks_first_then_opens_step_1(lapsed: Client, agent_
 
 
 def test_the_carried_fields_finish_the_delete(lapsed: Client, key: ApiKey) -> None:
-    url = key_url("api-key-delete", key)
+    url = key_url("apikeys:api-key-delete", key)
     asked = lapsed.post(url, headers=HTMX)
     assert asked.status_code == 200 and ApiKey.objects.filter(pk=key.pk).exists()
 
@@ -110,7 +110,7 @@ def test_the_carried_fields_finish_the_delete(lapsed: Client, key: ApiKey) -> No
 def test_rotate_keeps_the_chosen_grace_period_through_the_confirmation(
     lapsed: Client, key: ApiKey
 ) -> None:
-    url = key_url("api-key-rotate", key)
+    url = key_url("apikeys:api-key-rotate", key)
     asked = lapsed.post(url, {"grace": "24h"}, headers=HTMX)
     assert 'name="grace" value="24h"' in asked.content.decode()
 
@@ -120,7 +120,7 @@ def test_rotate_keeps_the_chosen_grace_period_through_the_confirmation(
 
 
 def test_without_javascript_the_confirmation_is_a_page(lapsed: Client, key: ApiKey) -> None:
-    response = lapsed.post(key_url("api-key-reveal", key))
+    response = lapsed.post(key_url("apikeys:api-key-reveal", key))
     html = response.content.decode()
     assert response.status_code == 200 and "<h1>Confirm access</h1>" in html
 
@@ -130,7 +130,7 @@ def test_the_confirmation_lapses_after_sudo_mode_minutes(
 ) -> None:
     settings.SUDO_MODE_MINUTES = 10
     client = client_for(owner)
-    url = key_url("api-key-reveal", key)
+    url = key_url("apikeys:api-key-reveal", key)
     assert client.post(url, headers=JSON).status_code == 200
     with freeze_time(timezone.now() + timedelta(minutes=11)):
         assert client.post(url, headers=JSON).status_code == 403
@@ -140,7 +140,7 @@ def test_with_two_factor_the_code_is_asked_too(lapsed: Client, owner: User, key:
     device = twofactor.pending_authenticator(owner)
     twofactor.confirm_authenticator(device, totp_code(device))
     device.refresh_from_db()
-    url = key_url("api-key-reveal", key)
+    url = key_url("apikeys:api-key-reveal", key)
 
     without_code = lapsed.post(
         url, {"sudo_password": PASSWORD, "sudo_method": "POST"}, headers=HTMX
@@ -158,7 +158,7 @@ def test_with_two_factor_the_code_is_asked_too(lapsed: Client, owner: User, key:
 
 def test_changing_members_asks_too(lapsed: Client, member: User, agent_a: Agent) -> None:
     target = member.memberships.get()
-    url = reverse("member-role", args=[agent_a.public_id, target.pk])
+    url = reverse("accounts:member-role", args=[agent_a.public_id, target.pk])
     response = lapsed.post(url, {"role": "admin"}, headers=HTMX)
 
     assert "Confirm access" in response.content.decode()
@@ -168,18 +168,18 @@ def test_changing_members_asks_too(lapsed: Client, member: User, agent_a: Agent)
 
 def test_a_user_gets_403_before_any_confirmation(member: User, agent_a: Agent, key: ApiKey) -> None:
     client = client_for(member, just_signed_in=False)
-    assert client.post(key_url("api-key-reveal", key), headers=JSON).status_code == 403
-    assert client.post(key_url("api-key-reveal", key), headers=HTMX).status_code == 403
+    assert client.post(key_url("apikeys:api-key-reveal", key), headers=JSON).status_code == 403
+    assert client.post(key_url("apikeys:api-key-reveal", key), headers=HTMX).status_code == 403
     assert (
         "Confirm access"
-        not in client.get(reverse("members", args=[agent_a.public_id])).content.decode()
+        not in client.get(reverse("accounts:members", args=[agent_a.public_id])).content.decode()
     )
 
 
 def test_guessing_the_password_in_sudo_mode_locks_like_the_sign_in(
     lapsed: Client, key: ApiKey
 ) -> None:
-    url = key_url("api-key-reveal", key)
+    url = key_url("apikeys:api-key-reveal", key)
     for n in range(5):
         response = lapsed.post(
             url, {"sudo_password": f"guess-{n}", "sudo_method": "POST"}, headers=HTMX

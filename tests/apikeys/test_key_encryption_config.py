@@ -28,7 +28,7 @@ def key(agent_a: Agent) -> ApiKey:
 
 
 def reveal_url(key: ApiKey) -> str:
-    return reverse("api-key-reveal", args=[key.agent.public_id, key.key_id])
+    return reverse("apikeys:api-key-reveal", args=[key.agent.public_id, key.key_id])
 
 
 @WRONG_KEK

@@ -68,10 +68,10 @@ def test_repeated_exposure_is_audited_once_until_rotated(client: Client, agent_a
 def test_the_keys_list_shows_an_exposed_key_and_asks_for_a_rotation(owner, agent_a: Agent) -> None:  # type: ignore[no-untyped-def]
     key, full = make_key(agent_a, name="Leaked in a URL")
     Client().get("/v1/open/keys/me", {"api_key": full})
-    page = client_for(owner).get(reverse("api-permissions", args=[agent_a.public_id]))
+    page = client_for(owner).get(reverse("apikeys:api-permissions", args=[agent_a.public_id]))
     html = page.content.decode()
     assert "Exposed" in html
     assert "was sent in a URL" in html and "rotate it" in html
     ApiKey.objects.filter(pk=key.pk).update(exposed_at=None)
-    html = client_for(owner).get(reverse("api-permissions", args=[agent_a.public_id]))
+    html = client_for(owner).get(reverse("apikeys:api-permissions", args=[agent_a.public_id]))
     assert "Exposed" not in html.content.decode()

@@ -76,7 +76,7 @@ def test_copy_api_key_returns_the_key_as_json_with_no_store(
 ) -> None:
     key, full_key = issued
 
-    response = owner_client.post(url("api-key-reveal", key), headers=JSON)
+    response = owner_client.post(url("apikeys:api-key-reveal", key), headers=JSON)
 
     assert response.status_code == 200
     assert response.json() == {"key": full_key}
@@ -90,7 +90,7 @@ def test_copy_api_key_without_javascript_shows_the_key_in_the_page(
 ) -> None:
     key, full_key = issued
 
-    response = owner_client.post(url("api-key-reveal", key))
+    response = owner_client.post(url("apikeys:api-key-reveal", key))
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -100,11 +100,11 @@ def test_copy_api_key_without_javascript_shows_the_key_in_the_page(
 
 
 def test_copy_api_key_is_a_post(owner_client: Client, key: ApiKey) -> None:
-    assert owner_client.get(url("api-key-reveal", key)).status_code == 405
+    assert owner_client.get(url("apikeys:api-key-reveal", key)).status_code == 405
 
 
 def test_copying_a_key_is_audited_as_a_read(owner_client: Client, owner: User, key: ApiKey) -> None:
-    owner_client.post(url("api-key-reveal", key), headers=JSON)
+    owner_client.post(url("apikeys:api-key-reveal", key), headers=JSON)
 
     event = AuditEvent.objects.exclude(action=AuditAction.LOGIN).get()
     assert event.action == AuditAction.READ
@@ -119,9 +119,9 @@ def test_in_show_once_mode_the_row_says_the_key_can_only_be_rotated(
 ) -> None:
     key, _ = make_key(agent_a, name="Zapier")
 
-    page = owner_client.get(reverse("api-permissions", args=[agent_a.public_id]))
-    as_json = owner_client.post(url("api-key-reveal", key), headers=JSON)
-    plain = owner_client.post(url("api-key-reveal", key), follow=True)
+    page = owner_client.get(reverse("apikeys:api-permissions", args=[agent_a.public_id]))
+    as_json = owner_client.post(url("apikeys:api-key-reveal", key), headers=JSON)
+    plain = owner_client.post(url("apikeys:api-key-reveal", key), follow=True)
 
     assert "Shown once — can only be rotated" in page.content.decode()
     assert "Copy API Key for Zapier" not in page.content.decode()
@@ -136,7 +136,7 @@ def test_show_once_hides_copy_even_for_keys_with_an_encrypted_copy(
     owner_client: Client, key: ApiKey
 ) -> None:
     assert key.encrypted_key  # issued before the switch
-    response = owner_client.post(url("api-key-reveal", key), headers=JSON)
+    response = owner_client.post(url("apikeys:api-key-reveal", key), headers=JSON)
     assert response.status_code == 409
 
 
@@ -156,7 +156,7 @@ def test_edit_opens_one_modal_with_every_field_filled_in(
         expires_at=end_of_day(timezone.localdate() + timedelta(days=30)),
     )
 
-    response = owner_client.get(url("api-key-edit", key), headers=HTMX)
+    response = owner_client.get(url("apikeys:api-key-edit", key), headers=HTMX)
 
     html = response.content.decode()
     assert "<html" not in html
@@ -175,7 +175,7 @@ def test_edit_saves_and_says_api_key_updated_successfully(
 ) -> None:
     data = edit_data(name="Zapier (prod)", ip_allowlist="::1", documents_read="on")
 
-    response = owner_client.post(url("api-key-edit", key), data, headers=headers)
+    response = owner_client.post(url("apikeys:api-key-edit", key), data, headers=headers)
 
     key.refresh_from_db()
     assert key.name == "Zapier (prod)" and key.ip_allowlist == "::1"
@@ -206,7 +206,7 @@ def test_edit_uses_the_same_validation(
     owner_client: Client, key: ApiKey, field: str, value: str, error: str
 ) -> None:
     response = owner_client.post(
-        url("api-key-edit", key), edit_data(**{field: value}), headers=HTMX
+        url("apikeys:api-key-edit", key), edit_data(**{field: value}), headers=HTMX
     )
 
     html = response.content.decode()
@@ -226,7 +226,9 @@ def test_edit_may_keep_an_expiry_that_has_already_passed(
     day = timezone.localdate(expired_at).isoformat()
 
     response = owner_client.post(
-        url("api-key-edit", key), edit_data(name="Old but renamed", expires_on=day), headers=HTMX
+        url("apikeys:api-key-edit", key),
+        edit_data(name="Old but renamed", expires_on=day),
+        headers=HTMX,
     )
 
     assert response.status_code == 200
@@ -240,14 +242,16 @@ def test_an_edit_takes_effect_on_the_next_api_request(
     key, full_key = issued
     assert api_status(full_key) == 200
 
-    owner_client.post(url("api-key-edit", key), edit_data(ip_allowlist="203.0.113.7"))
+    owner_client.post(url("apikeys:api-key-edit", key), edit_data(ip_allowlist="203.0.113.7"))
 
     assert api_status(full_key) == 403
 
 
 def test_editing_is_audited_with_what_changed(owner_client: Client, key: ApiKey) -> None:
     owner_client.post(
-        url("api-key-edit", key), edit_data(name="Zapier 2", contacts_delete="on"), headers=HTMX
+        url("apikeys:api-key-edit", key),
+        edit_data(name="Zapier 2", contacts_delete="on"),
+        headers=HTMX,
     )
 
     event = AuditEvent.objects.exclude(action=AuditAction.LOGIN).get()
@@ -260,7 +264,7 @@ def test_editing_is_audited_with_what_changed(owner_client: Client, key: ApiKey)
 
 
 def test_rotate_offers_the_grace_periods(owner_client: Client, key: ApiKey) -> None:
-    html = owner_client.get(url("api-key-rotate", key), headers=HTMX).content.decode()
+    html = owner_client.get(url("apikeys:api-key-rotate", key), headers=HTMX).content.decode()
 
     assert "Rotate API Key" in html
     for value in ("none", "1h", "24h", "7d"):
@@ -275,7 +279,9 @@ def test_rotate_without_grace_shows_the_new_key_and_the_old_stops_working(
 ) -> None:
     key, old_key = issued
 
-    response = owner_client.post(url("api-key-rotate", key), {"grace": "none"}, headers=headers)
+    response = owner_client.post(
+        url("apikeys:api-key-rotate", key), {"grace": "none"}, headers=headers
+    )
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -293,7 +299,7 @@ def test_rotate_with_grace_keeps_the_old_key_working_for_a_while(
 ) -> None:
     key, old_key = issued
 
-    response = owner_client.post(url("api-key-rotate", key), {"grace": "24h"}, headers=HTMX)
+    response = owner_client.post(url("apikeys:api-key-rotate", key), {"grace": "24h"}, headers=HTMX)
 
     new_key = FULL_KEY.search(response.content.decode()).group()
     assert "The old key keeps working until" in response.content.decode()
@@ -308,7 +314,7 @@ def test_an_expired_key_cannot_be_rotated_and_says_so_inline(
 ) -> None:
     ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
 
-    response = owner_client.post(url("api-key-rotate", key), {"grace": "1h"}, headers=HTMX)
+    response = owner_client.post(url("apikeys:api-key-rotate", key), {"grace": "1h"}, headers=HTMX)
 
     html = response.content.decode()
     assert response.status_code == 422
@@ -319,7 +325,9 @@ def test_an_expired_key_cannot_be_rotated_and_says_so_inline(
 
 
 def test_rotate_needs_a_known_grace_period(owner_client: Client, key: ApiKey) -> None:
-    response = owner_client.post(url("api-key-rotate", key), {"grace": "forever"}, headers=HTMX)
+    response = owner_client.post(
+        url("apikeys:api-key-rotate", key), {"grace": "forever"}, headers=HTMX
+    )
     assert response.status_code == 422
     assert "Select a valid choice." in response.content.decode()
 
@@ -330,7 +338,7 @@ def test_rotate_needs_a_known_grace_period(owner_client: Client, key: ApiKey) ->
 def test_delete_asks_for_confirmation_with_the_seed_warning(
     owner_client: Client, key: ApiKey
 ) -> None:
-    html = owner_client.get(url("api-key-delete", key), headers=HTMX).content.decode()
+    html = owner_client.get(url("apikeys:api-key-delete", key), headers=HTMX).content.decode()
 
     assert "will be permanently deleted" in html
     assert "Any applications using this key will lose access." in html
@@ -345,7 +353,7 @@ def test_delete_revokes_at_once_and_updates_the_list(
     key, full_key = issued
     assert api_status(full_key) == 200
 
-    response = owner_client.post(url("api-key-delete", key), headers=headers)
+    response = owner_client.post(url("apikeys:api-key-delete", key), headers=headers)
 
     assert not ApiKey.objects.filter(pk=key.pk).exists()
     assert api_status(full_key) == 401
@@ -360,7 +368,7 @@ def test_delete_revokes_at_once_and_updates_the_list(
 
 def test_deleting_is_audited(owner_client: Client, owner: User, key: ApiKey) -> None:
     key_id = key.key_id
-    owner_client.post(url("api-key-delete", key), headers=HTMX)
+    owner_client.post(url("apikeys:api-key-delete", key), headers=HTMX)
 
     event = AuditEvent.objects.exclude(action=AuditAction.LOGIN).get()
     assert event.action == AuditAction.DELETE
@@ -373,7 +381,9 @@ def test_admins_manage_keys_too(admin: User, issued: tuple[ApiKey, str]) -> None
     key, full_key = issued
     client = client_for(admin)
 
-    assert client.post(url("api-key-reveal", key), headers=JSON).json() == {"key": full_key}
-    assert client.post(url("api-key-edit", key), edit_data(name="By admin")).status_code == 302
-    assert client.post(url("api-key-delete", key)).status_code == 302
+    assert client.post(url("apikeys:api-key-reveal", key), headers=JSON).json() == {"key": full_key}
+    assert (
+        client.post(url("apikeys:api-key-edit", key), edit_data(name="By admin")).status_code == 302
+    )
+    assert client.post(url("apikeys:api-key-delete", key)).status_code == 302
     assert AuditEvent.objects.filter(user=admin).exclude(action=AuditAction.LOGIN).count() == 3

@@ -26,7 +26,7 @@ STEP_2 = "Step 2 of 2 — Configure permissions"
 
 
 def new_url(agent: Agent) -> str:
-    return reverse("api-key-new", args=[agent.public_id])
+    return reverse("apikeys:api-key-new", args=[agent.public_id])
 
 
 def step_2_data(**overrides: str) -> dict[str, Any]:
@@ -305,7 +305,7 @@ def test_the_key_is_never_cached_nor_put_in_a_cookie_message_or_log(
     for cookie in (*response.cookies.values(), *owner_client.cookies.values()):
         assert full_key not in cookie.value
     assert full_key not in caplog.text
-    later = owner_client.get(reverse("api-permissions", args=[agent_a.public_id]))
+    later = owner_client.get(reverse("apikeys:api-permissions", args=[agent_a.public_id]))
     assert full_key not in later.content.decode()
     assert "API key created successfully." not in later.content.decode()  # already shown
 

@@ -41,16 +41,16 @@ DESKTOP = (
 
 # (url name, method, whether the url names a key)
 ACTIONS = [
-    ("api-permissions", "get", False),
-    ("api-key-new", "get", False),
-    ("api-key-new", "post", False),
-    ("api-key-edit", "get", True),
-    ("api-key-edit", "post", True),
-    ("api-key-rotate", "get", True),
-    ("api-key-rotate", "post", True),
-    ("api-key-delete", "get", True),
-    ("api-key-delete", "post", True),
-    ("api-key-reveal", "post", True),
+    ("apikeys:api-permissions", "get", False),
+    ("apikeys:api-key-new", "get", False),
+    ("apikeys:api-key-new", "post", False),
+    ("apikeys:api-key-edit", "get", True),
+    ("apikeys:api-key-edit", "post", True),
+    ("apikeys:api-key-rotate", "get", True),
+    ("apikeys:api-key-rotate", "post", True),
+    ("apikeys:api-key-delete", "get", True),
+    ("apikeys:api-key-delete", "post", True),
+    ("apikeys:api-key-reveal", "post", True),
 ]
 GET_PAGES = [(name, with_key) for name, method, with_key in ACTIONS if method == "get"]
 
@@ -116,10 +116,12 @@ def test_anonymous_visitors_are_sent_to_log_in(
     response = send(client, method, url_for(name, agent_a, key if with_key else None))
 
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("accounts:login"))
 
 
-@pytest.mark.parametrize("name", ["api-key-edit", "api-key-rotate", "api-key-delete"])
+@pytest.mark.parametrize(
+    "name", ["apikeys:api-key-edit", "apikeys:api-key-rotate", "apikeys:api-key-delete"]
+)
 def test_a_key_of_another_agent_is_not_found_through_this_agent(
     name: str, owner: User, agent_a: Agent, agent_b: Agent
 ) -> None:
@@ -134,14 +136,14 @@ def test_every_post_needs_the_csrf_token(owner: User, agent_a: Agent, key: ApiKe
     client = Client(enforce_csrf_checks=True)
     client.force_login(owner)
 
-    response = client.post(url_for("api-key-delete", agent_a, key))
+    response = client.post(url_for("apikeys:api-key-delete", agent_a, key))
 
     assert response.status_code == 403
     assert ApiKey.objects.filter(pk=key.pk).exists()
 
 
 def test_the_page_has_the_seed_title_subtitle_and_empty_state(owner: User, agent_a: Agent) -> None:
-    response = client_for(owner).get(url_for("api-permissions", agent_a))
+    response = client_for(owner).get(url_for("apikeys:api-permissions", agent_a))
 
     html = response.content.decode()
     assert "<h1>API Permission</h1>" in html
@@ -162,7 +164,7 @@ def test_the_list_shows_columns_badges_and_flags(owner: User, agent_a: Agent) ->
     expired, _ = make_key(agent_a, "contacts_read", name="Gone")
     ApiKey.objects.filter(pk=expired.pk).update(expires_at=now - timedelta(days=1))
 
-    html = client_for(owner).get(url_for("api-permissions", agent_a)).content.decode()
+    html = client_for(owner).get(url_for("apikeys:api-permissions", agent_a)).content.decode()
 
     for column in ("Name", "Access", "Created", "Last used", "Expires"):
         assert re.search(rf'<th scope="col" class="col-[a-z]+">{column}</th>', html), column
@@ -182,7 +184,9 @@ def test_the_list_shows_columns_badges_and_flags(owner: User, agent_a: Agent) ->
 
 def test_a_phone_user_agent_gets_the_desktop_only_notice(owner: User, agent_a: Agent) -> None:
     for headers in ({"user_agent": IPHONE}, {"user_agent": ANDROID}):
-        response = client_for(owner).get(url_for("api-permissions", agent_a), headers=headers)
+        response = client_for(owner).get(
+            url_for("apikeys:api-permissions", agent_a), headers=headers
+        )
 
         html = response.content.decode()
         assert response.status_code == 200
@@ -194,7 +198,9 @@ def test_a_phone_user_agent_gets_the_desktop_only_notice(owner: User, agent_a: A
 
 def test_a_tablet_gets_the_page_not_the_desktop_only_notice(owner: User, agent_a: Agent) -> None:
     for agent in (IPAD, ANDROID_TABLET):
-        response = client_for(owner).get(url_for("api-permissions", agent_a), user_agent=agent)
+        response = client_for(owner).get(
+            url_for("apikeys:api-permissions", agent_a), user_agent=agent
+        )
         html = response.content.decode()
         assert "Add API Key" in html, agent
         assert 'id="modal"' in html
@@ -206,8 +212,8 @@ def test_sec_ch_ua_mobile_gets_the_desktop_only_notice_for_actions_too(
     client = client_for(owner)
     headers = {"user_agent": DESKTOP, "sec_ch_ua_mobile": "?1"}
 
-    page = client.get(url_for("api-permissions", agent_a), headers=headers)
-    delete = client.post(url_for("api-key-delete", agent_a, key), headers=headers)
+    page = client.get(url_for("apikeys:api-permissions", agent_a), headers=headers)
+    delete = client.post(url_for("apikeys:api-key-delete", agent_a, key), headers=headers)
 
     assert "Desktop Only" in page.content.decode()
     assert "Desktop Only" in delete.content.decode()
@@ -218,7 +224,7 @@ def test_a_desktop_gets_the_controls_and_the_notice_only_for_narrow_screens(
     owner: User, agent_a: Agent
 ) -> None:
     response = client_for(owner).get(
-        url_for("api-permissions", agent_a),
+        url_for("apikeys:api-permissions", agent_a),
         headers={"user_agent": DESKTOP, "sec_ch_ua_mobile": "?0"},
     )
 
@@ -230,7 +236,7 @@ def test_a_desktop_gets_the_controls_and_the_notice_only_for_narrow_screens(
 def test_responses_vary_on_device_and_htmx_and_ask_for_the_mobile_hint(
     owner: User, agent_a: Agent
 ) -> None:
-    response = client_for(owner).get(url_for("api-permissions", agent_a))
+    response = client_for(owner).get(url_for("apikeys:api-permissions", agent_a))
 
     vary = {part.strip() for part in response["Vary"].split(",")}
     assert {"HX-Request", "User-Agent", "Sec-CH-UA-Mobile"} <= vary
@@ -241,9 +247,9 @@ def test_responses_vary_on_device_and_htmx_and_ask_for_the_mobile_hint(
 def test_the_page_needs_no_inline_script_or_style(owner: User, agent_a: Agent, key: ApiKey) -> None:
     client = client_for(owner)
     pages = [
-        client.get(url_for("api-permissions", agent_a)),
-        client.get(url_for("api-key-new", agent_a)),
-        client.get(url_for("api-key-edit", agent_a, key)),
+        client.get(url_for("apikeys:api-permissions", agent_a)),
+        client.get(url_for("apikeys:api-key-new", agent_a)),
+        client.get(url_for("apikeys:api-key-edit", agent_a, key)),
     ]
     for response in pages:
         html = response.content.decode()

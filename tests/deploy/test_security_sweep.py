@@ -160,7 +160,7 @@ def test_no_key_appears_in_any_log_line(owner, agent_a: Agent, capsys) -> None: 
     try:
         ui = client_for(owner)
         created = ui.post(
-            reverse("api-key-new", args=[agent_a.public_id]),
+            reverse("apikeys:api-key-new", args=[agent_a.public_id]),
             {"name": "Leaky", "description": "", "ip_allowlist": "", "contacts_read": "on",
              "documents_read": "on", "rate_limit_per_minute": "60", "rate_limit_per_hour": "1000",
              "expires_on": "", "action": "create"},
@@ -180,10 +180,10 @@ def test_no_key_appears_in_any_log_line(owner, agent_a: Agent, capsys) -> None: 
         )
         api.get(f"/v1/open/keys/me?api_key={seen_keys[0]}")
         rotated = ui.post(
-            reverse("api-key-rotate", args=[agent_a.public_id, key.key_id]), {"grace": "1h"}
+            reverse("apikeys:api-key-rotate", args=[agent_a.public_id, key.key_id]), {"grace": "1h"}
         )
         seen_keys += KEY_PATTERN.findall(rotated.content.decode())
-        copied = ui.get(reverse("api-key-reveal", args=[agent_a.public_id, key.key_id]))
+        copied = ui.get(reverse("apikeys:api-key-reveal", args=[agent_a.public_id, key.key_id]))
         seen_keys += KEY_PATTERN.findall(copied.content.decode())
         call_command("apikey", "show", key.key_id, "--reveal")
         for full in set(seen_keys):
@@ -277,10 +277,10 @@ def test_production_settings_make_cookies_secure() -> None:
 @override_settings(SESSION_COOKIE_SECURE=True, CSRF_COOKIE_SECURE=True, SECURE_SSL_REDIRECT=False)
 def test_login_sets_secure_cookies_under_production_settings(owner) -> None:  # type: ignore[no-untyped-def]
     client = Client(enforce_csrf_checks=False)
-    page = client.get(reverse("login"), secure=True)
+    page = client.get(reverse("accounts:login"), secure=True)
     assert page.cookies["csrftoken"]["secure"]
     response = client.post(
-        reverse("login"),
+        reverse("accounts:login"),
         {"username": owner.email, "password": "correct horse battery staple"},
         secure=True,
     )

@@ -19,14 +19,14 @@ pytestmark = pytest.mark.django_db
 
 def test_documents_page_lists_uploads_with_status(owner: User, agent_a: Agent) -> None:
     document = make_document(agent_a)
-    response = client_for(owner).get(reverse("documents", args=[agent_a.public_id]))
+    response = client_for(owner).get(reverse("extraction:documents", args=[agent_a.public_id]))
     html = response.content.decode()
     assert response.status_code == 200
     assert document.original_name in html and "Queued" in html
 
 
 def test_empty_documents_page(member: User, agent_a: Agent) -> None:
-    response = client_for(member).get(reverse("documents", args=[agent_a.public_id]))
+    response = client_for(member).get(reverse("extraction:documents", args=[agent_a.public_id]))
     assert "No documents yet." in response.content.decode()
     assert "Upload" not in response.content.decode()  # Users view, Owners/Admins upload
 
@@ -58,7 +58,7 @@ def test_detail_shows_fields_beside_the_page(owner: User, agent_a: Agent) -> Non
         "test-worker",
     )
     response = client_for(owner).get(
-        reverse("document-detail", args=[agent_a.public_id, document.public_id])
+        reverse("extraction:document-detail", args=[agent_a.public_id, document.public_id])
     )
     html = response.content.decode()
     assert "invoice_number" in html and "Invoice number: INV-1" in html
@@ -69,7 +69,7 @@ def test_upload_from_the_page(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(admin).post(
-            reverse("document-upload", args=[agent_a.public_id]),
+            reverse("extraction:document-upload", args=[agent_a.public_id]),
             {
                 "file": SimpleUploadedFile("note.txt", b"Hello, call +1 415 555 0100"),
                 "document_type": "generic",
@@ -83,7 +83,7 @@ def test_upload_from_the_page(
 def test_a_renamed_upload_is_refused_on_the_page(admin: User, agent_a: Agent) -> None:
     client = client_for(admin)
     response = client.post(
-        reverse("document-upload", args=[agent_a.public_id]),
+        reverse("extraction:document-upload", args=[agent_a.public_id]),
         {"file": SimpleUploadedFile("x.pdf", b"just text")},
         follow=True,
     )
@@ -94,10 +94,13 @@ def test_a_renamed_upload_is_refused_on_the_page(admin: User, agent_a: Agent) ->
 def test_users_cannot_upload_or_delete(member: User, agent_a: Agent) -> None:
     document = make_document(agent_a)
     client = client_for(member)
-    assert client.post(reverse("document-upload", args=[agent_a.public_id])).status_code == 403
+    assert (
+        client.post(reverse("extraction:document-upload", args=[agent_a.public_id])).status_code
+        == 403
+    )
     assert (
         client.post(
-            reverse("document-delete", args=[agent_a.public_id, document.public_id])
+            reverse("extraction:document-delete", args=[agent_a.public_id, document.public_id])
         ).status_code
         == 403
     )
@@ -108,13 +111,13 @@ def test_strangers_get_404(stranger: User, agent_a: Agent) -> None:
     client = client_for(stranger)
     assert (
         client.get(
-            reverse("document-detail", args=[agent_a.public_id, document.public_id])
+            reverse("extraction:document-detail", args=[agent_a.public_id, document.public_id])
         ).status_code
         == 404
     )
     assert (
         client.get(
-            reverse("document-preview", args=[agent_a.public_id, document.public_id, 1])
+            reverse("extraction:document-preview", args=[agent_a.public_id, document.public_id, 1])
         ).status_code
         == 404
     )
@@ -128,7 +131,7 @@ def test_the_documents_table_polls_while_a_job_runs_and_stops_when_it_ends(
 ) -> None:
     document = make_document(agent_a)
     client = client_for(owner)
-    url = reverse("documents", args=[agent_a.public_id])
+    url = reverse("extraction:documents", args=[agent_a.public_id])
     assert 'hx-trigger="every 2s"' in client.get(url).content.decode()
     document.claim("test-worker")
     polled = client.get(url, headers=HTMX).content.decode()
@@ -143,7 +146,7 @@ def test_the_document_page_polls_its_status_and_reloads_when_the_job_ends(
 ) -> None:
     document = make_document(agent_a)
     client = client_for(owner)
-    url = reverse("document-detail", args=[agent_a.public_id, document.public_id])
+    url = reverse("extraction:document-detail", args=[agent_a.public_id, document.public_id])
     page = client.get(url).content.decode()
     assert f'hx-get="{url}?poll=1" hx-trigger="every 2s"' in page
     running = client.get(url, {"poll": "1"}, headers=HTMX)
@@ -158,8 +161,10 @@ def test_the_document_page_polls_its_status_and_reloads_when_the_job_ends(
 def test_deleting_a_document_asks_first(owner: User, agent_a: Agent) -> None:
     document = make_document(agent_a)
     client = client_for(owner)
-    detail = client.get(reverse("document-detail", args=[agent_a.public_id, document.public_id]))
-    delete_url = reverse("document-delete", args=[agent_a.public_id, document.public_id])
+    detail = client.get(
+        reverse("extraction:document-detail", args=[agent_a.public_id, document.public_id])
+    )
+    delete_url = reverse("extraction:document-delete", args=[agent_a.public_id, document.public_id])
     assert f'href="{delete_url}"' in detail.content.decode()
     confirm = client.get(delete_url)
     assert confirm.status_code == 200
@@ -195,7 +200,11 @@ def field_url(view: str, agent: Agent, document: Document, **query: str) -> str:
 
 def test_fields_carry_their_source_box_for_the_page_picture(member: User, agent_a: Agent) -> None:
     document = reviewed_document(agent_a)
-    html = client_for(member).get(field_url("document-detail", agent_a, document)).content.decode()
+    html = (
+        client_for(member)
+        .get(field_url("extraction:document-detail", agent_a, document))
+        .content.decode()
+    )
     assert 'class="page-frame" data-page="1" data-width="595.0" data-height="842.0"' in html
     row = re.search(r'<tr id="field-invoice_number"[^>]*>', html).group(0)
     x0, y0, x1, y1 = map(float, re.search(r'data-box="([^"]+)"', row).group(1).split(","))
@@ -209,12 +218,12 @@ def test_owner_corrects_a_value_in_place(owner: User, agent_a: Agent) -> None:
     document = reviewed_document(agent_a)
     client = client_for(owner)
     form = client.get(
-        field_url("document-field-edit", agent_a, document, name="invoice_number"),
+        field_url("extraction:document-field-edit", agent_a, document, name="invoice_number"),
         headers={"HX-Request": "true"},
     ).content.decode()
     assert 'name="value" value="INV-2024-117"' in form and "<form" in form
     response = client.post(
-        field_url("document-field", agent_a, document),
+        field_url("extraction:document-field", agent_a, document),
         {"name": "invoice_number", "value": " INV-2024-118 "},
         headers={"HX-Request": "true"},
     )
@@ -231,13 +240,16 @@ def test_owner_corrects_a_value_in_place(owner: User, agent_a: Agent) -> None:
 def test_without_javascript_the_correction_form_is_a_page(admin: User, agent_a: Agent) -> None:
     document = reviewed_document(agent_a)
     client = client_for(admin)
-    page = client.get(field_url("document-detail", agent_a, document, edit="amount")).content
+    page = client.get(
+        field_url("extraction:document-detail", agent_a, document, edit="amount")
+    ).content
     assert b'name="value" value="1.279,84"' in page
     response = client.post(
-        field_url("document-field", agent_a, document), {"name": "amount", "value": "1279.84"}
+        field_url("extraction:document-field", agent_a, document),
+        {"name": "amount", "value": "1279.84"},
     )
     assert response.status_code == 302
-    assert response["Location"].endswith(field_url("document-detail", agent_a, document))
+    assert response["Location"].endswith(field_url("extraction:document-detail", agent_a, document))
     document.refresh_from_db()
     assert document.corrections == {"amount": "1279.84"}
 
@@ -245,7 +257,7 @@ def test_without_javascript_the_correction_form_is_a_page(admin: User, agent_a: 
 def test_an_emptied_value_means_the_document_has_none(owner: User, agent_a: Agent) -> None:
     document = reviewed_document(agent_a)
     client_for(owner).post(
-        field_url("document-field", agent_a, document),
+        field_url("extraction:document-field", agent_a, document),
         {"name": "issuer", "value": "  "},
         headers={"HX-Request": "true"},
     )
@@ -257,7 +269,7 @@ def test_a_too_long_value_is_refused_inline_and_kept(owner: User, agent_a: Agent
     document = reviewed_document(agent_a)
     typed = "x" * 1001
     response = client_for(owner).post(
-        field_url("document-field", agent_a, document),
+        field_url("extraction:document-field", agent_a, document),
         {"name": "invoice_number", "value": typed},
         headers={"HX-Request": "true"},
     )
@@ -272,10 +284,10 @@ def test_a_too_long_value_is_refused_inline_and_kept(owner: User, agent_a: Agent
 def test_users_see_values_read_only(member: User, agent_a: Agent) -> None:
     document = reviewed_document(agent_a)
     client = client_for(member)
-    edit = field_url("document-field-edit", agent_a, document, name="amount")
+    edit = field_url("extraction:document-field-edit", agent_a, document, name="amount")
     assert client.get(edit).status_code == 403
     response = client.post(
-        field_url("document-field", agent_a, document), {"name": "amount", "value": "1"}
+        field_url("extraction:document-field", agent_a, document), {"name": "amount", "value": "1"}
     )
     assert response.status_code == 403
     document.refresh_from_db()
@@ -286,11 +298,11 @@ def test_unknown_fields_and_strangers_get_404(owner: User, stranger: User, agent
     document = reviewed_document(agent_a)
     assert (
         client_for(owner)
-        .get(field_url("document-field-edit", agent_a, document, name="nope"))
+        .get(field_url("extraction:document-field-edit", agent_a, document, name="nope"))
         .status_code
         == 404
     )
-    for name in ("document-field-edit", "document-field"):
+    for name in ("extraction:document-field-edit", "extraction:document-field"):
         url = field_url(name, agent_a, document, name="amount")
         assert client_for(stranger).get(url).status_code == 404
 
@@ -312,7 +324,9 @@ def test_the_preview_renders_a_pdf_page_and_refuses_pages_it_does_not_have(
 
     def preview(number: int):
         return client.get(
-            reverse("document-preview", args=[agent_a.public_id, document.public_id, number])
+            reverse(
+                "extraction:document-preview", args=[agent_a.public_id, document.public_id, number]
+            )
         )
 
     first = preview(1)
@@ -326,6 +340,6 @@ def test_the_preview_of_a_damaged_pdf_is_a_404_not_a_server_error(
 ) -> None:
     document = _pdf_document(agent_a, b"%PDF-1.7\nnot really a PDF")
     response = client_for(member).get(
-        reverse("document-preview", args=[agent_a.public_id, document.public_id, 1])
+        reverse("extraction:document-preview", args=[agent_a.public_id, document.public_id, 1])
     )
     assert response.status_code == 404

@@ -35,6 +35,8 @@ from django.conf import settings
 from django.db import connection, models
 
 from a2v2.version import version
+from apikeys import crypto
+from apikeys.models import ApiKey
 
 FORMAT = 1
 COUNTED = {
@@ -255,9 +257,6 @@ def _restore_media(folder: Path, files: list[dict[str, Any]]) -> None:
 
 def _verify(manifest: dict[str, Any]) -> dict[str, Any]:
     """Row counts as in the manifest, every file whole, and the stored keys decryptable."""
-    from apikeys import crypto
-    from apikeys.models import ApiKey
-
     with connection.cursor() as cursor:
         _, counts = _snapshot_facts(cursor)
     if counts != manifest["counts"]:

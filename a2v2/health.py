@@ -12,6 +12,7 @@ from django.db import DatabaseError, connection
 
 from a2v2.outage import outage
 from a2v2.version import version
+from extraction.models import Document, Worker
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,6 @@ def check_dependencies() -> Dependencies:
 
 def operational_details(database_up: bool) -> dict[str, Any]:
     """For monitors only (a2v2.monitoring): the release, the task queue and its workers."""
-    from extraction.models import Document, Worker
-
     details: dict[str, Any] = {"version": version()}
     if not database_up:
         return details

@@ -33,7 +33,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from a2v2.health import check_dependencies
 from a2v2.monitoring import is_monitor
+from extraction.models import Document, Worker
 
 REQUESTS = Counter(
     "a2v2_http_requests_total",
@@ -137,9 +139,6 @@ class QueueCollector(Collector):
     """The task queue and the dependencies, read from the database at each scrape."""
 
     def collect(self) -> Iterator[Metric]:
-        from a2v2.health import check_dependencies
-        from extraction.models import Document, Worker
-
         dependencies = check_dependencies()
         up = GaugeMetricFamily(
             "a2v2_dependency_up", "1 when the dependency answers.", labels=["dependency"]

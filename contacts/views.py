@@ -24,7 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 from a2v2.http import AuthenticatedHttpRequest
 from a2v2.uploads import too_large_message
 from accounts.access import AgentAccess, agent_access
-from accounts.models import AuditAction
+from accounts.models import AuditAction, AuditEvent
 from contacts import importing
 from contacts.forms import ContactForm, CsvImportForm, CustomFieldForm
 from contacts.models import Contact, ContactCount, CustomField, Source
@@ -286,7 +286,6 @@ def contact_import_confirm(request: AuthenticatedHttpRequest, agent_id: str) -> 
 
 
 def _record_import(request: AuthenticatedHttpRequest, access: AgentAccess, count: int) -> None:
-    from accounts.models import AuditEvent
 
     AuditEvent.record(
         action=AuditAction.CREATE,

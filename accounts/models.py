@@ -343,3 +343,34 @@ class AuditEvent(models.Model):
             status=status,
             ip_address=str(address) if address else None,
         )
+
+
+class AgentAudited:
+    """For an agent's records (keys, contacts, documents): `record` writes what happened to
+    one of them into its organization's audit trail, naming it as `audit_resource` does."""
+
+    agent: Agent
+
+    @property
+    def audit_resource(self) -> str:
+        raise NotImplementedError
+
+    def record(
+        self,
+        action: AuditAction,
+        description: str,
+        *,
+        request: HttpRequest | None = None,
+        actor: str | None = None,
+        status: AuditStatus = AuditStatus.SUCCESS,
+    ) -> None:
+        AuditEvent.record(
+            action=action,
+            resource=self.audit_resource,
+            description=description,
+            organization=self.agent.organization,
+            agent=self.agent,
+            request=request,
+            actor=actor,
+            status=status,
+        )

@@ -17,7 +17,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from a2v2.lib.client_ip import IPAddress, in_networks, parse_networks
-from accounts.models import Agent, AuditAction, AuditEvent, AuditStatus, User
+from accounts.models import Agent, AgentAudited, AuditAction, AuditStatus, User
 from apikeys import crypto, keyformat
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         return self.filter(expires_at__lte=timezone.now())
 
 
-class ApiKey(models.Model):
+class ApiKey(AgentAudited, models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="api_keys")
     key_id = models.CharField(max_length=keyformat.KEY_ID_LENGTH, unique=True, editable=False)
     name = models.CharField(max_length=100)
@@ -387,26 +387,9 @@ class ApiKey(models.Model):
         """Who did it, in the audit trail, when a call made with this key did it."""
         return f'API key "{self.name}"'
 
-    def record(
-        self,
-        action: AuditAction,
-        description: str,
-        *,
-        request: HttpRequest | None = None,
-        actor: str | None = None,
-        status: AuditStatus = AuditStatus.SUCCESS,
-    ) -> None:
-        """Write what happened to this key into its organization's audit trail."""
-        AuditEvent.record(
-            action=action,
-            resource=f'API key "{self.name}" ({self.key_id})',
-            description=description,
-            organization=self.agent.organization,
-            agent=self.agent,
-            request=request,
-            actor=actor,
-            status=status,
-        )
+    @property
+    def audit_resource(self) -> str:
+        return f'API key "{self.name}" ({self.key_id})'
 
     def mark_exposed(self, request: HttpRequest) -> None:
         """The key came in a URL: flag it for rotation (once until then) and say so in the

@@ -23,7 +23,14 @@ from django.db.models import F, Func, Q
 from django.db.models.functions import Lower
 from django.utils.deconstruct import deconstructible
 
-from accounts.models import Agent, AuditAction, AuditEvent, User, new_public_id
+from accounts.models import (
+    Agent,
+    AgentAudited,
+    AuditAction,
+    AuditStatus,
+    User,
+    new_public_id,
+)
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -237,7 +244,7 @@ class ContactQuerySet(models.QuerySet["Contact"]):
         return created
 
 
-class Contact(models.Model):
+class Contact(AgentAudited, models.Model):
     """A person in an agent's CRM. `version` grows with every change; it is the ETag."""
 
     # Every index below starts with the agent, so the foreign key needs none of its own.
@@ -432,26 +439,22 @@ class Contact(models.Model):
             "updatedAt": self.updated_at,
         }
 
+    @property
+    def audit_resource(self) -> str:
+        return f"Contact {self.public_id}"
+
     def record(
         self,
         action: AuditAction,
         description: str,
         *,
-        request: HttpRequest | None,
-        user: User | None = None,
+        request: HttpRequest | None = None,
         actor: str | None = None,
+        status: AuditStatus = AuditStatus.SUCCESS,
     ) -> None:
-        """Write this change to the organization's audit trail."""
-        AuditEvent.record(
-            action=action,
-            resource=f"Contact {self.public_id}",
-            description=f'{description} "{self.display_name}"'[:500],
-            organization=self.agent.organization,
-            agent=self.agent,
-            request=request,
-            user=user,
-            actor=actor,
-        )
+        """As every agent record's, with the contact's name after the description."""
+        described = f'{description} "{self.display_name}"'[:500]
+        super().record(action, described, request=request, actor=actor, status=status)
 
 
 class ContactCount(models.Model):

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
 from a2v2.uploads import too_large_message
-from accounts.models import Agent, AuditAction, AuditEvent, new_public_id
+from accounts.models import Agent, AgentAudited, AuditAction, new_public_id
 from extraction import pipeline
 from extraction.pipeline.sniff import detect
 
@@ -82,7 +82,7 @@ class DocumentQuerySet(models.QuerySet["Document"]):
         }
 
 
-class Document(models.Model):
+class Document(AgentAudited, models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="documents")
     public_id = models.CharField(max_length=24, unique=True, default=new_public_id, editable=False)
     file = models.FileField(upload_to=upload_path, max_length=200)
@@ -274,24 +274,9 @@ class Document(models.Model):
         last_sent = self.enqueued_at or self.created_at
         return (timezone.now() - last_sent).total_seconds() if last_sent else 0.0
 
-    def record(
-        self,
-        action: AuditAction,
-        description: str,
-        *,
-        request: HttpRequest | None = None,
-        actor: str | None = None,
-    ) -> None:
-        """Write what happened to this document into its organization's audit trail."""
-        AuditEvent.record(
-            action=action,
-            resource=f'Document "{self.original_name}" ({self.public_id})',
-            description=description,
-            organization=self.agent.organization,
-            agent=self.agent,
-            request=request,
-            actor=actor,
-        )
+    @property
+    def audit_resource(self) -> str:
+        return f'Document "{self.original_name}" ({self.public_id})'
 
     # --- human review -------------------------------------------------------------------
 

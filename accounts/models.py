@@ -282,6 +282,14 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
             events = events.filter(user=membership.user)
         return events
 
+    def filtered(self, action: str = "") -> AuditEventQuerySet:
+        """The Audit Logs page's filter, shared by its exports and `manage.py audit export`."""
+        return self.filter(action=action) if action else self
+
+    def trail(self, organization_id: int | None) -> AuditEventQuerySet:
+        """One organization's hash chain, oldest first (accounts/audit.py)."""
+        return self.filter(organization_id=organization_id).order_by("id")
+
 
 class AuditEvent(models.Model):
     """Who did what to which resource, with what outcome, and when.
@@ -301,7 +309,12 @@ class AuditEvent(models.Model):
     description = models.CharField(max_length=500)
     status = models.CharField(max_length=10, choices=AuditStatus.choices)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set before the insert (not auto_now_add), because the hash covers it.
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    # The hash chain (accounts/audit.py): the previous event's hash in this organization's
+    # trail, and this event's own.
+    previous_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -332,14 +345,30 @@ class AuditEvent(models.Model):
         if user is None and actor is None and request is not None and request.user.is_authenticated:
             user = request.user  # type: ignore[assignment]
         address = client_ip(request) if request is not None else None
-        return cls.objects.create(
+        event = cls(
             organization=organization,
             agent=agent,
             user=user,
             actor=actor or (user.email if user else "system"),
             action=action,
             resource=resource,
-            description=description,
+            description=description[:500],
             status=status,
             ip_address=str(address) if address else None,
         )
+        event.append()
+        return event
+
+    def append(self) -> None:
+        """Insert at the end of its organization's hash chain, under the trail's lock."""
+        from accounts import audit
+
+        with transaction.atomic():
+            audit.lock_trail(self.organization_id)
+            last = AuditEvent.objects.trail(self.organization_id).only("hash").last()
+            self.previous_hash = last.hash if last else ""
+            self.created_at = timezone.now()
+            # What the database will give back: a GenericIPAddressField normalises.
+            self.ip_address = self._meta.get_field("ip_address").to_python(self.ip_address)
+            self.hash = audit.hash_of(self)
+            self.save(force_insert=True)

@@ -8,11 +8,28 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from accounts.models import AuditEvent
+from accounts import audit
+from accounts.models import AuditAction, AuditEvent, Organization
 from apikeys import counters
 from apikeys.models import ApiKey
 from contacts.importing import stale_staged_files
 from extraction.models import Worker
+
+
+def record_trail_start(organization_id: int | None) -> None:
+    """Pruning cuts the oldest links of the hash chain on purpose: say so in the chain, so
+    that `manage.py audit verify` can tell it from a deletion (accounts/audit.py)."""
+    first = AuditEvent.objects.trail(organization_id).first()
+    if first is None:
+        return
+    marker = audit.PRUNED_MARKER.format(id=first.pk, previous_hash=first.previous_hash)
+    AuditEvent.record(
+        action=AuditAction.DELETE,
+        resource="Audit log",
+        description=f"Pruned old audit events; {marker}",
+        organization=Organization.objects.filter(pk=organization_id).first(),
+        actor="manage.py prune",
+    )
 
 
 class Command(BaseCommand):
@@ -65,8 +82,11 @@ class Command(BaseCommand):
         counts["rateCounters"] = counters.store().prune(dry_run=options["dry_run"])
         counts["stagedImports"] = len(staged)
         if not options["dry_run"]:
+            trails = set(targets["auditEvents"].values_list("organization_id", flat=True))
             for queryset in targets.values():
                 queryset.delete()
+            for organization_id in trails:
+                record_trail_start(organization_id)
             for path in staged:
                 default_storage.delete(path)
         if options["json"]:

@@ -159,19 +159,14 @@ def body(response: object) -> str:
 
 @pytest.fixture
 def mixed(owner: User, member: User, agent_a: Agent, org_a: Organization) -> None:
-    AuditEvent.record(
-        action=AuditAction.CREATE,
-        resource="Key",
-        description="=HYPERLINK(1)",
-        organization=org_a,
-        user=owner,
-    )
-    AuditEvent.record(
-        action=AuditAction.DELETE, resource="Key", description="gone", organization=org_a, user=owner
-    )
-    AuditEvent.record(
-        action=AuditAction.CREATE, resource="Doc", description="mine", organization=org_a, user=member
-    )
+    for action, text, user in [
+        (AuditAction.CREATE, "=HYPERLINK(1)", owner),
+        (AuditAction.DELETE, "gone", owner),
+        (AuditAction.CREATE, "mine", member),
+    ]:
+        AuditEvent.record(
+            action=action, resource="Key", description=text, organization=org_a, user=user
+        )
 
 
 def test_csv_export_is_the_filtered_view_and_defuses_formulas(

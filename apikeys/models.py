@@ -510,7 +510,11 @@ class WebhookEndpoint(models.Model):
 
     @property
     def event_labels(self) -> list[str]:
-        return [WebhookEventType(e).label for e in self.events if e in WebhookEventType.values]
+        return [choice.label for choice in SUBSCRIBABLE_EVENTS if choice in self.events]
+
+    @property
+    def wants_everything(self) -> bool:
+        return all(choice in self.events for choice in SUBSCRIBABLE_EVENTS)
 
     def record(self, action: AuditAction, description: str, request: HttpRequest) -> None:
         AuditEvent.record(

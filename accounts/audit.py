@@ -110,6 +110,7 @@ class TrailReport:
     events: int
     head: str
     problem: Problem | None
+    unchained: int = 0  # written by a release before the chain (a rolling upgrade)
 
     @property
     def ok(self) -> bool:
@@ -117,13 +118,20 @@ class TrailReport:
 
 
 def verify(events: Iterable[AuditEvent], organization_id: int | None) -> TrailReport:
-    """Walk one organization's events in id order; stop at the first bad one."""
+    """Walk one organization's events in id order; stop at the first bad one.
+
+    Events without a hash were written by the release before the chain while this one was
+    being rolled out (migrations are expand/contract): they are counted, not checked. An
+    edited event whose hash is blanked to pass for one still breaks the next link."""
     previous = ""
-    count = 0
+    count = unchained = 0
     first: AuditEvent | None = None
     vouched: set[str] = set()
     for event in events:
         count += 1
+        if not event.hash and not event.previous_hash:
+            unchained += 1
+            continue
         if first is None:
             first = event
         elif event.previous_hash != previous:
@@ -143,7 +151,7 @@ def verify(events: Iterable[AuditEvent], organization_id: int | None) -> TrailRe
         if not any(marker in text for text in vouched):
             reason = "it links to an earlier event that is gone and no prune record explains it"
             return TrailReport(organization_id, count, previous, Problem(first.pk, reason))
-    return TrailReport(organization_id, count, previous, None)
+    return TrailReport(organization_id, count, previous, None, unchained)
 
 
 # --- exports -------------------------------------------------------------------------

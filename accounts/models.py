@@ -287,8 +287,11 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
         return self.filter(action=action) if action else self
 
     def trail(self, organization_id: int | None) -> AuditEventQuerySet:
-        """One organization's hash chain, oldest first (accounts/audit.py)."""
+        """One organization's events in chain order, oldest first (accounts/audit.py)."""
         return self.filter(organization_id=organization_id).order_by("id")
+
+    def chained(self) -> AuditEventQuerySet:
+        return self.exclude(hash="")
 
 
 class AuditEvent(models.Model):
@@ -309,12 +312,13 @@ class AuditEvent(models.Model):
     description = models.CharField(max_length=500)
     status = models.CharField(max_length=10, choices=AuditStatus.choices)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    # Set before the insert (not auto_now_add), because the hash covers it.
-    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # The hash chain (accounts/audit.py): the previous event's hash in this organization's
-    # trail, and this event's own.
-    previous_hash = models.CharField(max_length=64, blank=True, editable=False)
-    hash = models.CharField(max_length=64, blank=True, editable=False)
+    # trail, and this event's own. "" for both: written by a release before the chain.
+    previous_hash = models.CharField(
+        max_length=64, blank=True, editable=False, default="", db_default=""
+    )
+    hash = models.CharField(max_length=64, blank=True, editable=False, default="", db_default="")
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -365,10 +369,10 @@ class AuditEvent(models.Model):
 
         with transaction.atomic():
             audit.lock_trail(self.organization_id)
-            last = AuditEvent.objects.trail(self.organization_id).only("hash").last()
+            last = AuditEvent.objects.trail(self.organization_id).chained().last()
             self.previous_hash = last.hash if last else ""
-            self.created_at = timezone.now()
             # What the database will give back: a GenericIPAddressField normalises.
             self.ip_address = self._meta.get_field("ip_address").to_python(self.ip_address)
+            self.save(force_insert=True)  # sets created_at, which the hash covers
             self.hash = audit.hash_of(self)
-            self.save(force_insert=True)
+            AuditEvent.objects.filter(pk=self.pk).update(hash=self.hash)

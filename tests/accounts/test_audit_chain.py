@@ -225,3 +225,26 @@ def test_manage_py_audit_export_filters(org_a: Organization, mixed: None) -> Non
 def test_manage_py_audit_export_rejects_a_bad_date(db: None) -> None:
     with pytest.raises(CommandError, match="is not a date"):
         call_command("audit", "export", "--since", "yesterday")
+
+
+def test_events_from_the_release_before_the_chain_are_counted_not_failed(
+    trail: list[AuditEvent], org_a: Organization
+) -> None:
+    """During a rolling upgrade the old release still writes events, without hashes."""
+    AuditEvent.objects.create(
+        organization=org_a, actor="old release", action="read", resource="r", description="d",
+        status="success",
+    )  # fmt: skip
+    after = write(org_a, "after the upgrade")
+
+    assert after.previous_hash == trail[-1].hash  # links past the unchained one
+    assert "7 event(s) (1 written before the chain)" in verify("--org", str(org_a.pk))
+
+
+def test_blanking_an_edited_events_hash_is_still_caught(trail: list[AuditEvent]) -> None:
+    AuditEvent.objects.filter(pk=trail[2].pk).update(
+        description="edited", hash="", previous_hash=""
+    )
+
+    with pytest.raises(CommandError, match=f"event #{trail[3].pk}: .*deleted or reordered"):
+        verify()

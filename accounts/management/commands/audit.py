@@ -91,6 +91,7 @@ def report_json(report: audit.TrailReport) -> dict[str, Any]:
         "ok": report.ok,
         "events": report.events,
         "head": report.head,
+        "unchained": report.unchained,
         "firstBadEvent": report.problem.event_id if report.problem else None,
         "problem": report.problem.reason if report.problem else None,
     }
@@ -99,5 +100,6 @@ def report_json(report: audit.TrailReport) -> dict[str, Any]:
 def report_text(report: audit.TrailReport) -> str:
     name = f"organization {report.organization_id}" if report.organization_id else "no organization"
     if report.ok:
-        return f"OK   {name}: {report.events} event(s), head {report.head or '(empty)'}"
+        note = f" ({report.unchained} written before the chain)" if report.unchained else ""
+        return f"OK   {name}: {report.events} event(s){note}, head {report.head or '(empty)'}"
     return f"BAD  {name}: {report.problem}"

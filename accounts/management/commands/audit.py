@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import sys
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -17,7 +20,8 @@ def parse_day(value: str) -> datetime:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD).") from None
+        # ArgumentTypeError, so argparse names the argument and exits 2 instead of a traceback.
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD).") from None
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
@@ -81,8 +85,11 @@ class Command(BaseCommand):
             events = events.filter(created_at__gte=options["since"])
         if options["until"]:
             events = events.filter(created_at__lt=options["until"])
-        for line in audit.EXPORTERS[options["format"]](events.iterator(chunk_size=2000)):
-            self.stdout.write(line)
+        try:
+            for line in audit.EXPORTERS[options["format"]](events.iterator(chunk_size=2000)):
+                self.stdout.write(line)
+        except BrokenPipeError:  # `| head`: the reader has all it wanted; exit quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def report_json(report: audit.TrailReport) -> dict[str, Any]:

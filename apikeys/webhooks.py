@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from a2v2.lib import outbound
 from accounts.models import Agent
+from apikeys import crypto
 from apikeys.models import (
     EXPIRES_SOON,
     ApiKey,
@@ -199,7 +200,11 @@ def deliver(delivery_pk: int) -> str:
     delivery = claim(delivery_pk)
     if delivery is None:
         return "skipped"
-    body, headers = request_for(delivery, time.time())
+    try:
+        body, headers = request_for(delivery, time.time())
+    except crypto.UndecryptableKey:
+        return finish(delivery, None, "The signing secret cannot be decrypted: check "
+                      "KEY_ENCRYPTION_KEYS (manage.py check --deploy).")  # fmt: skip
     try:
         code = outbound.post(
             delivery.endpoint.url,

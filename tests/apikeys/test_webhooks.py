@@ -452,3 +452,33 @@ def test_a_command_line_key_action_is_delivered_too(agent_a: Agent) -> None:
     )
 
     assert WebhookEvent.objects.get().type == "key.created"
+
+
+def test_prune_drops_old_webhook_events_but_not_ones_still_retrying(agent_a: Agent) -> None:
+    endpoint, _ = register(agent_a, "https://93.184.216.34/hooks")
+    old = timezone.now() - timedelta(days=31)
+    done = WebhookEvent.objects.create(
+        agent=agent_a, type="key.updated", payload={}, created_at=old
+    )
+    retrying = WebhookEvent.objects.create(
+        agent=agent_a, type="key.updated", payload={}, created_at=old
+    )
+    WebhookDelivery.objects.create(endpoint=endpoint, event=done, status="succeeded")
+    WebhookDelivery.objects.create(endpoint=endpoint, event=retrying, attempts=3)
+
+    out = io.StringIO()
+    call_command("prune", stdout=out)
+
+    assert "1 old webhook event(s)" in out.getvalue()
+    assert list(WebhookEvent.objects.all()) == [retrying]
+
+
+def test_rotating_the_key_encryption_key_keeps_signing_secrets_readable(agent_a: Agent) -> None:
+    endpoint, secret = register(agent_a, "https://93.184.216.34/hooks")
+    with override_settings(
+        KEY_ENCRYPTION_KEYS=["a-new-key-encryption-key", "tests-only-key-encryption-key"]
+    ):
+        call_command("rotate_key_encryption", stdout=io.StringIO())
+    with override_settings(KEY_ENCRYPTION_KEYS=["a-new-key-encryption-key"]):
+        endpoint.refresh_from_db()
+        assert endpoint.secret == secret

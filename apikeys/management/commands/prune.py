@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import AuditAction, AuditEvent, Organization
 from apikeys import counters
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, DeliveryStatus, WebhookEvent
 from contacts.importing import stale_staged_files
 from extraction.models import Worker
 
@@ -58,6 +58,13 @@ class Command(BaseCommand):
             default=24,
             help="Delete previewed contact imports older than this many hours (default 24).",
         )
+        parser.add_argument(
+            "--webhook-days",
+            type=int,
+            default=30,
+            help="Keep webhook events and their delivery log this many days (default and "
+            "least 30: a younger event may still stop the same expiry being announced twice).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
         parser.add_argument("--json", action="store_true")
 
@@ -66,6 +73,8 @@ class Command(BaseCommand):
             raise CommandError("--audit-days must be at least 1 and --expired-key-days at least 0.")
         if options["import_hours"] < 1:
             raise CommandError("--import-hours must be at least 1.")
+        if options["webhook_days"] < 30:
+            raise CommandError("--webhook-days must be at least 30.")
         now = timezone.now()
         targets = {
             "auditEvents": AuditEvent.objects.filter(
@@ -74,6 +83,10 @@ class Command(BaseCommand):
             "expiredKeys": ApiKey.objects.filter(
                 expires_at__lt=now - timedelta(days=options["expired_key_days"])
             ),
+            # Old webhook events with their delivery log, once none is still being retried.
+            "webhookEvents": WebhookEvent.objects.filter(
+                created_at__lt=now - timedelta(days=options["webhook_days"])
+            ).exclude(deliveries__status=DeliveryStatus.PENDING),
             # Heartbeat rows of task workers that stopped without saying goodbye.
             "workers": Worker.objects.filter(last_seen_at__lt=now - timedelta(days=1)),
         }
@@ -97,5 +110,6 @@ class Command(BaseCommand):
                 f"{verb} {counts['auditEvents']} audit event(s), {counts['expiredKeys']} "
                 f"expired key(s), {counts['rateCounters']} rate-limit window(s), "
                 f"{counts['stagedImports']} unconfirmed contact import(s), "
-                f"{counts['workers']} departed task worker(s)."
+                f"{counts['workers']} departed task worker(s), {counts['webhookEvents']} "
+                "old webhook event(s)."
             )

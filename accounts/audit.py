@@ -95,6 +95,30 @@ def lock_trail(organization_id: int | None) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0xA0D1, organization_id or 0])
 
 
+# Appending runs on every audited write (contacts over the API among them): plain SQL for
+# these two, where the ORM's query building cost more than the queries themselves.
+TABLE = "accounts_auditevent"
+
+
+def last_hash(organization_id: int | None) -> str:
+    """The hash of the newest chained event in the trail ("" for an empty trail); uses the
+    (organization, id) index. Call under `lock_trail`."""
+    where = "organization_id = %s" if organization_id is not None else "organization_id IS NULL"
+    params = [organization_id] if organization_id is not None else []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT hash FROM {TABLE} WHERE {where} AND hash <> '' ORDER BY id DESC LIMIT 1",
+            params,
+        )
+        row = cursor.fetchone()
+    return row[0] if row else ""
+
+
+def store_hash(event_id: int, value: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {TABLE} SET hash = %s WHERE id = %s", [value, event_id])
+
+
 @dataclass(frozen=True)
 class Problem:
     event_id: int

@@ -38,5 +38,9 @@ class Migration(migrations.Migration):
             name='previous_hash',
             field=models.CharField(blank=True, db_default='', default='', editable=False, max_length=64),
         ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(fields=['organization', 'id'], name='audit_trail_order'),
+        ),
         migrations.RunPython(chain_existing_events, migrations.RunPython.noop),
     ]

@@ -248,3 +248,7 @@ def test_blanking_an_edited_events_hash_is_still_caught(trail: list[AuditEvent])
 
     with pytest.raises(CommandError, match=f"event #{trail[3].pk}: .*deleted or reordered"):
         verify()
+
+
+def test_the_plain_sql_names_the_models_table() -> None:
+    assert AuditEvent._meta.db_table == audit.TABLE

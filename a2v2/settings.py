@@ -174,6 +174,16 @@ RATELIMIT_ON_CACHE_FAILURE = env.str("RATELIMIT_ON_CACHE_FAILURE", default="clos
 RATELIMIT_SQLITE_PATH = env.str("RATELIMIT_SQLITE_PATH", default="")
 APIKEY_LAST_USED_INTERVAL = 60
 
+# Webhooks on key events (apikeys/webhooks.py; README "Webhooks"). Endpoints must be https
+# and resolve to public addresses only, checked when saved and again at each delivery (SSRF);
+# WEBHOOKS_ALLOW_PRIVATE_ADDRESSES lifts both, for a receiver on the same network (and tests).
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+# A failed delivery is tried again after WEBHOOK_RETRY_BASE_SECONDS, doubling each time, up to
+# WEBHOOK_MAX_ATTEMPTS attempts in all (8 and 30 s: the last try about an hour after the first).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
 # Contacts (contacts/). Mobile numbers without a +country prefix are read in this region
 # (ISO 3166 code; `contacts.E001` when unknown). Files larger than the cap are refused (413).
 CONTACTS_DEFAULT_REGION = env.str("CONTACTS_DEFAULT_REGION", default="US").upper()

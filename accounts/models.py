@@ -284,6 +284,14 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
             events = events.filter(user=membership.user)
         return events
 
+    def filtered(self, action: str = "") -> AuditEventQuerySet:
+        """The Audit Logs page's filter, shared by its exports and `manage.py audit export`."""
+        return self.filter(action=action) if action else self
+
+    def trail(self, organization_id: int | None) -> AuditEventQuerySet:
+        """One organization's events in chain order, oldest first (accounts/audit.py)."""
+        return self.filter(organization_id=organization_id).order_by("id")
+
 
 class AuditEvent(models.Model):
     """Who did what to which resource, with what outcome, and when.
@@ -304,12 +312,22 @@ class AuditEvent(models.Model):
     status = models.CharField(max_length=10, choices=AuditStatus.choices)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The hash chain (accounts/audit.py): the previous event's hash in this organization's
+    # trail, and this event's own. "" for both: written by a release before the chain.
+    previous_hash = models.CharField(
+        max_length=64, blank=True, editable=False, default="", db_default=""
+    )
+    hash = models.CharField(max_length=64, blank=True, editable=False, default="", db_default="")
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["organization", "-created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"]),
+            # The chain's order: appending finds the last event without scanning the trail.
+            models.Index(fields=["organization", "id"], name="audit_trail_order"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor}: {self.description}"
@@ -332,17 +350,32 @@ class AuditEvent(models.Model):
         if user is None and actor is None and request is not None and request.user.is_authenticated:
             user = request.user  # type: ignore[assignment]
         address = client_ip(request) if request is not None else None
-        return cls.objects.create(
+        event = cls(
             organization=organization,
             agent=agent,
             user=user,
             actor=actor or (user.email if user else "system"),
             action=action,
             resource=resource,
-            description=description,
+            description=description[:500],
             status=status,
             ip_address=str(address) if address else None,
         )
+        event.append()
+        return event
+
+    def append(self) -> None:
+        """Insert at the end of its organization's hash chain, under the trail's lock."""
+        from accounts import audit
+
+        with transaction.atomic():
+            audit.lock_trail(self.organization_id)
+            self.previous_hash = audit.last_hash(self.organization_id)
+            # What the database will give back: a GenericIPAddressField normalises.
+            self.ip_address = self._meta.get_field("ip_address").to_python(self.ip_address)
+            self.save(force_insert=True)  # sets created_at, which the hash covers
+            self.hash = audit.hash_of(self)
+            audit.store_hash(self.pk, self.hash)
 
 
 class AgentAudited:

@@ -101,7 +101,8 @@ def record(request: HttpRequest, confirmed: bool) -> None:
         else "Password confirmation for a sensitive action failed"
     )
     user = request.user
-    for organization in Organization.objects.for_user(user):  # type: ignore[arg-type]
+    # In id order: each takes its trail's lock, and the same order everywhere cannot deadlock.
+    for organization in Organization.objects.for_user(user).order_by("pk"):  # type: ignore[arg-type]
         AuditEvent.record(
             action=AuditAction.LOGIN,
             resource="Session",

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path(agent, views.agent_home, name="agent-home"),
     path(f"{agent}audit-logs/", views.audit_logs, name="audit-logs"),
+    path(f"{agent}audit-logs/export/", views.audit_export, name="audit-logs-export"),
     # Signing in and out, passwords
     path("login/", security_views.SignInView.as_view(), name="login"),
     path("login/code/", security_views.sign_in_code, name="login-code"),

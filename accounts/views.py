@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_vary_headers
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 from a2v2.http import AuthenticatedHttpRequest
+from accounts import audit
 from accounts.access import agent_access
 from accounts.models import Agent, AuditAction, AuditEvent
 
@@ -32,23 +34,55 @@ def audit_logs(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse
     """Owners and Admins see the organization's activity, Users their own; the table alone
     for htmx (filter, pages), the whole page otherwise."""
     access = agent_access(request, agent_id)
-    events = AuditEvent.objects.visible_to(access.membership).select_related("user")
-    action = request.GET.get("action", "")
-    if action in AuditAction.values:
-        events = events.filter(action=action)
-    else:
-        action = ""
-    page = Paginator(events, AUDIT_EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    action = chosen_action(request)
+    events = AuditEvent.objects.visible_to(access.membership).filtered(action)
+    page = Paginator(events.select_related("user"), AUDIT_EVENTS_PER_PAGE)
     template = "accounts/audit_logs.html"
-    if request.htmx and not request.htmx.history_restore_request:
+    fragment = bool(request.htmx and not request.htmx.history_restore_request)
+    if fragment:
         template += "#events"
     context = {
         "access": access,
         "section": "audit-logs",
-        "page": page,
+        "page": page.get_page(request.GET.get("page")),
         "action": action,
+        "oob": fragment,  # the export links follow the filter
         "actions": AuditAction.choices,
     }
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def chosen_action(request: AuthenticatedHttpRequest) -> str:
+    action = request.GET.get("action", "")
+    return action if action in AuditAction.values else ""
+
+
+@login_required
+def audit_export(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
+    """The filtered view as a CSV or JSON Lines download, oldest first, streamed."""
+    access = agent_access(request, agent_id)
+    kind = request.GET.get("format", "csv")
+    if kind not in audit.EXPORTERS:
+        return HttpResponse("Choose format=csv or format=jsonl.", status=400)
+    action = chosen_action(request)
+    events = AuditEvent.objects.visible_to(access.membership).filtered(action)
+    events = events.select_related("user", "agent").order_by("id")
+    exported = AuditEvent.record(
+        action=AuditAction.READ,
+        resource="Audit log",
+        description=f"Exported the audit log ({kind.upper()}{', ' + action if action else ''})",
+        organization=access.agent.organization,
+        agent=access.agent,
+        request=request,
+    )
+    # The trail as it was when asked for (the streaming goes on as new events are written).
+    events = events.filter(pk__lt=exported.pk)
+    lines = audit.EXPORTERS[kind](events.iterator(chunk_size=2000))
+    response = StreamingHttpResponse(lines, content_type=audit.CONTENT_TYPES[kind])
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    filename = f"audit-log-{access.agent.public_id}-{stamp}.{kind}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    add_never_cache_headers(response)
     return response

@@ -1,4 +1,5 @@
-"""The API Permissions forms: step 1 (basics), step 2 (permissions), edit (both), rotate."""
+"""The API Permissions forms: step 1 (basics), step 2 (permissions), edit (both), rotate,
+and a webhook endpoint."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from datetime import date
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
+from a2v2.lib import outbound
+from apikeys import crypto
 from apikeys.models import (
     ALL_PERMISSIONS,
     EXPIRY_HELP,
     GRACE_PERIODS,
+    SUBSCRIBABLE_EVENTS,
     ApiKey,
     Area,
     check_expiry_day,
@@ -187,3 +192,38 @@ class RotateForm(forms.Form):
         initial="1h",
         widget=forms.RadioSelect,
     )
+
+
+class WebhookEndpointForm(forms.Form):
+    """Add a webhook endpoint: where, why, and which key events."""
+
+    url = forms.URLField(
+        label="Endpoint URL",
+        max_length=2000,
+        assume_scheme="https",
+        widget=forms.URLInput(
+            attrs={"placeholder": "https://example.com/hooks/a2v2", "spellcheck": "false"}
+        ),
+        help_text="An https:// URL on a public address. Events are POSTed to it as JSON.",
+    )
+    description = forms.CharField(label="Description", max_length=200, required=False)
+    events = forms.MultipleChoiceField(
+        label="Events",
+        choices=[(choice.value, choice.label) for choice in SUBSCRIBABLE_EVENTS],
+        widget=forms.CheckboxSelectMultiple,
+        initial=[choice.value for choice in SUBSCRIBABLE_EVENTS],
+        error_messages={"required": "Choose at least one event."},
+    )
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        if crypto.key_encryption() is None:
+            raise ValidationError(
+                "Webhooks need KEY_ENCRYPTION_KEYS on the server, to keep their signing "
+                "secrets encrypted."
+            )
+        try:
+            outbound.destination(url, allow_private=settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES)
+        except outbound.UnsafeDestination as error:
+            raise ValidationError(str(error)) from None
+        return url

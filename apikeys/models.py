@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -17,7 +18,15 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from a2v2.lib.client_ip import IPAddress, in_networks, parse_networks
-from accounts.models import Agent, AgentAudited, AuditAction, AuditStatus, User
+from accounts.models import (
+    Agent,
+    AgentAudited,
+    AuditAction,
+    AuditEvent,
+    AuditStatus,
+    User,
+    new_public_id,
+)
 from apikeys import crypto, keyformat
 
 logger = logging.getLogger(__name__)
@@ -428,3 +437,148 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket}={self.count}"
+
+
+# --- webhooks on key events (apikeys/webhooks.py sends them) ---------------------------
+
+
+class WebhookEventType(models.TextChoices):
+    """Every event an endpoint can subscribe to; apikeys/webhooks.py emits them."""
+
+    KEY_CREATED = "key.created", "Key created"
+    KEY_UPDATED = "key.updated", "Key updated"
+    KEY_ROTATED = "key.rotated", "Key rotated"
+    KEY_GRACE_ENDED = "key.grace_ended", "Old secret stopped working (grace period ended)"
+    KEY_DELETED = "key.deleted", "Key deleted"
+    KEY_EXPIRING = "key.expiring", "Key expires within 14 days"
+    KEY_EXPIRED = "key.expired", "Key expired"
+    KEY_REFUSED_SPIKE = "key.refused_spike", "Spike of refused calls"
+    PING = "ping", "Test event"
+
+
+SUBSCRIBABLE_EVENTS = [choice for choice in WebhookEventType if choice != WebhookEventType.PING]
+
+
+class WebhookEndpoint(models.Model):
+    """An HTTPS URL that receives an agent's key events, signed with its own secret."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    public_id = models.CharField(max_length=24, unique=True, default=new_public_id, editable=False)
+    url = models.URLField("Endpoint URL", max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list)
+    # The signing secret, encrypted under KEY_ENCRYPTION_KEYS (shown once, when created).
+    encrypted_secret = models.TextField(editable=False)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @classmethod
+    def register(
+        cls, agent: Agent, *, url: str, events: Sequence[str], description: str = "",
+        created_by: User | None = None,
+    ) -> tuple[WebhookEndpoint, str]:  # fmt: skip
+        """A new endpoint and its signing secret (the only time it is returned)."""
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        endpoint = cls.objects.create(
+            agent=agent,
+            url=url,
+            description=description,
+            events=sorted(set(events)),
+            encrypted_secret=crypto.encrypt_key(secret),
+            created_by=created_by,
+        )
+        return endpoint, secret
+
+    @property
+    def secret(self) -> str:
+        secret = crypto.decrypt_key(self.encrypted_secret)
+        assert secret is not None
+        return secret
+
+    def wants(self, event_type: str) -> bool:
+        return event_type == WebhookEventType.PING or event_type in self.events
+
+    @property
+    def event_labels(self) -> list[str]:
+        return [choice.label for choice in SUBSCRIBABLE_EVENTS if choice in self.events]
+
+    @property
+    def wants_everything(self) -> bool:
+        return all(choice in self.events for choice in SUBSCRIBABLE_EVENTS)
+
+    def record(self, action: AuditAction, description: str, request: HttpRequest) -> None:
+        AuditEvent.record(
+            action=action,
+            resource=f"Webhook endpoint {self.url}"[:200],
+            description=description,
+            organization=self.agent.organization,
+            agent=self.agent,
+            request=request,
+        )
+
+
+class WebhookEvent(models.Model):
+    """One event, as sent to every endpoint that wants it (its payload is the body)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="webhook_events")
+    public_id = models.CharField(max_length=24, unique=True, default=new_public_id, editable=False)
+    type = models.CharField(max_length=40, choices=WebhookEventType.choices)
+    payload = models.JSONField()
+    # Periodic events (expiring, expired, grace ended) are emitted once per key and date.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.type} ({self.public_id})"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDeliveryQuerySet(models.QuerySet["WebhookDelivery"]):
+    def for_agent(self, agent: Agent) -> WebhookDeliveryQuerySet:
+        return self.filter(endpoint__agent=agent)
+
+    def overdue(self, before: datetime) -> WebhookDeliveryQuerySet:
+        """Pending and due before `before`: their message was lost, or their worker died."""
+        return self.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=before)
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: the row, not the task queue, says whether it is done."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WebhookDeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint} ({self.status})"
+
+    @property
+    def retrying(self) -> bool:
+        return self.status == DeliveryStatus.PENDING and self.attempts > 0

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apikeys import views
+from apikeys import views, webhook_views
 
 prefix = "agents/<str:agent_id>/api-permissions/"
 
@@ -15,4 +15,14 @@ urlpatterns = [
     path(f"{prefix}<str:key_id>/rotate/", views.key_rotate, name="api-key-rotate"),
     path(f"{prefix}<str:key_id>/delete/", views.key_delete, name="api-key-delete"),
     path(f"{prefix}<str:key_id>/copy/", views.key_reveal, name="api-key-reveal"),
+    path(f"{prefix}webhooks/", webhook_views.webhook_list, name="webhooks"),
+    path(f"{prefix}webhooks/new/", webhook_views.webhook_new, name="webhook-new"),
+    path(
+        f"{prefix}webhooks/<str:endpoint_id>/delete/",
+        webhook_views.webhook_delete,
+        name="webhook-delete",
+    ),
+    path(
+        f"{prefix}webhooks/<str:endpoint_id>/test/", webhook_views.webhook_test, name="webhook-test"
+    ),
 ]

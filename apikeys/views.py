@@ -29,7 +29,8 @@ from accounts.models import AuditAction, AuditStatus
 from accounts.sudo import sudo_required
 from apikeys.crypto import UndecryptableKey
 from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateForm
-from apikeys.models import GRACE_PERIODS, ApiKey
+from apikeys.models import GRACE_PERIODS, ApiKey, WebhookEventType
+from apikeys.webhooks import emit_key_event
 
 PAGE = "apikeys/key_list.html"
 # The seed's "Desktop Only" is about phones: tablets (an iPad, an Android tablet, whose user
@@ -161,6 +162,7 @@ def key_create(request: AuthenticatedHttpRequest, access: AgentAccess) -> HttpRe
         access.agent, created_by=request.user, **basics.cleaned_data, **permissions.key_fields()
     )
     key.record(AuditAction.CREATE, f'Created API key "{key.name}"', request=request)
+    emit_key_event(WebhookEventType.KEY_CREATED, key)
     return key_shown(
         request, access, key, full_key, message="API key created successfully.", created=True
     )
@@ -176,6 +178,7 @@ def key_edit(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str
         form.save()
         description = f'Updated API key "{key.name}"' + (f" ({changed})" if changed else "")
         key.record(AuditAction.UPDATE, description, request=request)
+        emit_key_event(WebhookEventType.KEY_UPDATED, key, changed=changed)
         return keys_changed(request, access, "API key updated successfully.")
     status = 422 if form.is_bound else 200
     return render_page(request, access, modal="edit", key=key, form=form, status=status)
@@ -199,6 +202,7 @@ def key_rotate(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
             label = dict(form.fields["grace"].choices)[grace]
             description = f'Rotated API key "{key.name}" (grace period: {label})'
             key.record(AuditAction.UPDATE, description, request=request)
+            emit_key_event(WebhookEventType.KEY_ROTATED, key)
             return key_shown(
                 request, access, key, full_key, message="API key rotated successfully."
             )
@@ -213,6 +217,7 @@ def key_delete(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
     key = agent_key(access, key_id)
     if request.method == "POST":
         key.record(AuditAction.DELETE, f'Deleted API key "{key.name}"', request=request)
+        emit_key_event(WebhookEventType.KEY_DELETED, key)
         key.delete()
         return keys_changed(request, access, "API key deleted.")
     return render_page(request, access, modal="delete", key=key)

@@ -2,7 +2,8 @@
 blocked waiting for its next message still does it: every EXTRACTION_SWEEP_SECONDS it
 reports itself alive (the Worker row health and metrics count) and runs the job sweep
 (`extraction.tasks.recover_jobs`): jobs whose worker died are queued again, jobs whose
-message was lost are sent again.
+message was lost are sent again. It also runs the webhook sweep (`apikeys.webhooks.sweep`):
+periodic key events, and deliveries whose message was lost.
 
 Why the worker and not a cron job: a job can only run where a worker runs, so a deployment
 with workers has the sweep, with nothing else to install or to forget; several workers
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from a2v2.outage import outage
+from apikeys import webhooks
 from extraction.models import Worker
 from extraction.tasks import recover_jobs
 
@@ -53,6 +55,7 @@ class WorkerMaintenance:
         try:
             Worker.beat(self.name, hostname=self.hostname, pid=os.getpid(), backend=self.backend)
             recovery = recover_jobs()
+            webhooks.sweep()
         except DatabaseError as error:
             outage("database").failed(error, "task worker sweep")
             return

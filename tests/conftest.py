@@ -14,6 +14,7 @@ from accounts import sudo
 from accounts.models import Agent, Organization, Role, User
 from apikeys import counters
 from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
+from tests.webhook_receiver import receiver  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(autouse=True)

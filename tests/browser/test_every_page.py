@@ -15,7 +15,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import Agent, AuditAction, AuditEvent, User
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from extraction.models import Document
 from tests.browser.conftest import log_in
 from tests.extraction.test_jobs import make_document
@@ -107,7 +107,17 @@ def workspace(agent_a: Agent, owner: User) -> dict[str, Any]:
         "test-worker",
     )  # fmt: skip
     zapier.record(AuditAction.UPDATE, 'Updated API key "Zapier"', actor=owner.email)
-    return {"key": zapier, "contact": contact, "document": done, "failed": failed}
+    webhook, _ = WebhookEndpoint.register(
+        agent_a, url="https://93.184.216.34/hooks", events=["key.updated"]
+    )
+    event = WebhookEvent.objects.create(agent=agent_a, type="key.updated", payload={})
+    WebhookDelivery.objects.create(
+        endpoint=webhook, event=event, attempts=2, response_status=500,
+        error="The endpoint answered 500.", next_attempt_at=timezone.now() + timedelta(minutes=1),
+    )  # fmt: skip
+    return {
+        "key": zapier, "contact": contact, "document": done, "failed": failed, "webhook": webhook
+    }  # fmt: skip
 
 
 def agent_url(agent: Agent, rest: str = "") -> str:
@@ -161,7 +171,8 @@ def test_every_page_and_modal_step_is_accessible_with_a_clean_console(
     expect(page.locator("#toasts .toast", has_text="API key updated successfully.")).to_be_visible()
     watch.check("after an edit (htmx swap of the table)")
 
-    # CRM and Settings pages.
+    # CRM, Webhooks and Settings pages.
+    hook = workspace["webhook"].public_id
     contact = workspace["contact"]
     document = workspace["document"]
     for label, url in (
@@ -177,9 +188,16 @@ def test_every_page_and_modal_step_is_accessible_with_a_clean_console(
         ("failed document", agent_url(agent_a, f"documents/{workspace['failed'].public_id}/")),
         ("document delete", agent_url(agent_a, f"documents/{document.public_id}/delete/")),
         ("audit logs", agent_url(agent_a, "audit-logs/")),
+        ("webhooks", agent_url(agent_a, "api-permissions/webhooks/")),
+        ("webhook delete", agent_url(agent_a, f"api-permissions/webhooks/{hook}/delete/")),
     ):
         page.goto(url)
         watch.check(label)
+    page.goto(agent_url(agent_a, "api-permissions/webhooks/"))
+    page.get_by_label("Endpoint URL").fill("https://127.0.0.1/hooks")
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_text("webhooks go to public addresses only")).to_have_count(1)
+    watch.check("add webhook endpoint with an error", expected=(422,))
     page.goto(agent_url(agent_a, "contacts/new/"))
     page.get_by_label("Name").fill("Nobody")
     page.get_by_role("button", name="Add Contact").click()

@@ -168,3 +168,31 @@ def test_a_job_waiting_in_the_redis_stream_is_not_sent_twice(redis_tasks, agent_
     assert send(document)
     age(document, 600)  # a long backlog: old, but still in the stream
     assert resend_lost_messages() == 0
+
+
+def test_a_webhook_delivery_and_its_deferred_retry_run_on_the_redis_worker(
+    redis_tasks, agent_a, receiver
+) -> None:
+    import time
+
+    from apikeys import webhooks
+    from apikeys.models import WebhookDelivery, WebhookEndpoint, WebhookEventType
+
+    _, secret = WebhookEndpoint.register(agent_a, url=receiver.url, events=["key.updated"])
+    receiver.statuses = [503]
+    with override_settings(WEBHOOKS_ALLOW_PRIVATE_ADDRESSES=True, WEBHOOK_RETRY_BASE_SECONDS=1):
+        webhooks.emit(WebhookEventType.KEY_UPDATED, agent_a, {"key": {"id": "k"}})
+        worker = ("--queue", "default", "--max-tasks", "5", "--no-graceful-shutdown")
+        call_command(RunRedisTasks(), *worker)
+        delivery = WebhookDelivery.objects.get()
+        assert (delivery.status, delivery.attempts, delivery.response_status) == ("pending", 1, 503)
+
+        time.sleep(1.2)  # the retry's run_after passes
+        call_command(RunRedisTasks(), *worker)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("succeeded", 2, 200)
+    assert all(
+        webhooks.signature_is_valid(secret, r.headers["A2V2-Signature"], r.body)
+        for r in receiver.wait_for(2)
+    )

@@ -22,10 +22,12 @@ from apikeys.models import (
     GRACE_PERIODS,
     ApiKey,
     Permission,
+    WebhookEventType,
     check_expiry_day,
     end_of_day,
 )
 from apikeys.verification import verify_secret
+from apikeys.webhooks import emit_key_event
 
 OPERATOR = "manage.py apikey"
 
@@ -186,6 +188,7 @@ class Command(BaseCommand):
             raise CommandError(_one_line(error)) from None
         key.save()
         audit(key, AuditAction.CREATE, "Created API key")
+        emit_key_event(WebhookEventType.KEY_CREATED, key)
         return {**describe(key), "key": full_key}
 
     def do_list(self, options: dict[str, Any]) -> list[dict[str, Any]]:
@@ -215,6 +218,7 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError(_one_line(error)) from None
         audit(key, AuditAction.UPDATE, f"Rotated API key (old secret valid: {options['grace']})")
+        emit_key_event(WebhookEventType.KEY_ROTATED, key)
         grace_end = key.previous_secret_expires_at
         return {
             **describe(key),
@@ -226,6 +230,7 @@ class Command(BaseCommand):
         key = self.get_key(options["key_id"])
         result = describe(key)
         audit(key, AuditAction.DELETE, "Revoked (deleted) API key")
+        emit_key_event(WebhookEventType.KEY_DELETED, key)
         key.delete()
         return {**result, "revoked": True}
 

@@ -284,6 +284,10 @@ SUDO_MODE_MINUTES = env.int("SUDO_MODE_MINUTES", default=10)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="A2V2")
 INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_MINUTES", default=60) * 60
+# "Forgot your password?" requests per hour: from one client address (then 429), and for one
+# e-mail address typed (then nothing more is sent to it that hour; the answer stays the same).
+PASSWORD_RESETS_PER_ADDRESS = env.int("PASSWORD_RESETS_PER_ADDRESS", default=10)
+PASSWORD_RESETS_PER_EMAIL = env.int("PASSWORD_RESETS_PER_EMAIL", default=3)
 # E-mail (invitations, password resets), through Django's MAILERS: printed to the console
 # unless EMAIL_BACKEND=smtp (or a backend's dotted path); the EMAIL_* variables set up SMTP.
 _EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="console")

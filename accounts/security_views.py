@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.forms import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,8 +24,8 @@ from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from a2v2.http import AuthenticatedHttpRequest
-from accounts import signin, sudo, twofactor
+from a2v2.http import AuthenticatedHttpRequest, client_ip_str
+from accounts import resets, signin, sudo, twofactor
 from accounts.forms import EnrolForm, JoinForm, SignInForm, TwoFactorForm
 from accounts.models import (
     AuditAction,
@@ -261,6 +262,67 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         record_for_user(self.request, form.user, AuditAction.UPDATE, "Changed password")
         messages.success(self.request, "Your password was changed.")
         return redirect(self.success_url)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """The "Forgot your password?" page: limited per client address and per address typed
+    (accounts/resets.py), answered the same whether or not an account has the address."""
+
+    success_url = reverse_lazy("password_reset_done")
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        email = form.cleaned_data["email"]
+        admission = resets.admit(client_ip_str(self.request) or "unknown", email)
+        audit_reset_request(self.request, email, admission)
+        if admission.outcome is resets.Outcome.SEND:
+            return super().form_valid(form)
+        if admission.outcome is resets.Outcome.MAILBOX_FULL:
+            return redirect(self.success_url)
+        if admission.outcome is resets.Outcome.ADDRESS_LIMITED:
+            form.add_error(None, resets.address_limited_message(admission.retry_after))
+            status = 429
+        else:
+            form.add_error(None, resets.UNAVAILABLE_MESSAGE)
+            status = 503
+        response = self.render_to_response(self.get_context_data(form=form), status=status)
+        response["Retry-After"] = str(admission.retry_after)
+        return response
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            **super().get_context_data(**kwargs),
+            "timeout_minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
+            "resets_per_email": settings.PASSWORD_RESETS_PER_EMAIL,
+        }
+
+
+RESET_AUDIT = {
+    resets.Outcome.SEND: ("Asked for a password reset e-mail", AuditStatus.SUCCESS),
+    resets.Outcome.MAILBOX_FULL: (
+        "Password reset e-mail not sent: too many asked for this address within the hour",
+        AuditStatus.FAILURE,
+    ),
+    resets.Outcome.ADDRESS_LIMITED: (
+        "Password reset refused: too many requests from this network",
+        AuditStatus.FAILURE,
+    ),
+    resets.Outcome.UNAVAILABLE: (
+        "Password reset refused: the rate-limit counters are unreachable",
+        AuditStatus.FAILURE,
+    ),
+}
+
+
+def audit_reset_request(request: HttpRequest, email: str, admission: resets.Admission) -> None:
+    """In the audit logs of the account's organizations. An address without an account has
+    no organization to log in; its requests are counted all the same."""
+    description, status = RESET_AUDIT[admission.outcome]
+    for user in User.objects.filter(email__iexact=email, is_active=True):
+        record_for_user(request, user, AuditAction.UPDATE, description, status)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
@@ -156,6 +156,13 @@ class InvitationQuerySet(models.QuerySet["Invitation"]):
     def open(self) -> InvitationQuerySet:
         """Not yet accepted (expired ones included, so they can be resent or revoked)."""
         return self.filter(accepted_at__isnull=True)
+
+    def finished_before(self, cutoff: datetime) -> InvitationQuerySet:
+        """Accepted, or expired unaccepted, before `cutoff`: links that can no longer be used
+        (an expired one can be resent, which issues a new invitation)."""
+        return self.filter(
+            Q(accepted_at__lt=cutoff) | Q(accepted_at__isnull=True, expires_at__lt=cutoff)
+        )
 
 
 class Invitation(models.Model):

@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, Invitation
 from apikeys import counters
 from apikeys.models import ApiKey
 from contacts.importing import stale_staged_files
@@ -17,9 +17,9 @@ from extraction.models import Worker
 
 class Command(BaseCommand):
     help = (
-        "Delete old audit events, keys that expired long ago, ended rate-limit windows, "
-        "contact imports previewed but never confirmed, and heartbeat rows of task workers "
-        "not seen for a day."
+        "Delete old audit events, keys that expired long ago, invitations accepted or expired "
+        "long ago, ended rate-limit windows, contact imports previewed but never confirmed, "
+        "and heartbeat rows of task workers not seen for a day."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,6 +36,13 @@ class Command(BaseCommand):
             help="Delete keys expired more than this many days ago (default 30).",
         )
         parser.add_argument(
+            "--invitation-days",
+            type=int,
+            default=30,
+            help="Delete invitations accepted or expired more than this many days ago "
+            "(default 30; until then an expired one is listed on Members & roles to resend).",
+        )
+        parser.add_argument(
             "--import-hours",
             type=int,
             default=24,
@@ -47,6 +54,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["audit_days"] < 1 or options["expired_key_days"] < 0:
             raise CommandError("--audit-days must be at least 1 and --expired-key-days at least 0.")
+        if options["invitation_days"] < 0:
+            raise CommandError("--invitation-days must be at least 0.")
         if options["import_hours"] < 1:
             raise CommandError("--import-hours must be at least 1.")
         now = timezone.now()
@@ -56,6 +65,9 @@ class Command(BaseCommand):
             ),
             "expiredKeys": ApiKey.objects.filter(
                 expires_at__lt=now - timedelta(days=options["expired_key_days"])
+            ),
+            "invitations": Invitation.objects.finished_before(
+                now - timedelta(days=options["invitation_days"])
             ),
             # Heartbeat rows of task workers that stopped without saying goodbye.
             "workers": Worker.objects.filter(last_seen_at__lt=now - timedelta(days=1)),
@@ -75,7 +87,8 @@ class Command(BaseCommand):
             verb = "Would delete" if options["dry_run"] else "Deleted"
             self.stdout.write(
                 f"{verb} {counts['auditEvents']} audit event(s), {counts['expiredKeys']} "
-                f"expired key(s), {counts['rateCounters']} rate-limit window(s), "
+                f"expired key(s), {counts['invitations']} finished invitation(s), "
+                f"{counts['rateCounters']} rate-limit window(s), "
                 f"{counts['stagedImports']} unconfirmed contact import(s), "
                 f"{counts['workers']} departed task worker(s)."
             )

@@ -1,8 +1,10 @@
 """E-mail (invitations, password resets) must reach someone in production: the checks that
-say so, and `manage.py sendtestemail` saying where a test e-mail went or why it did not."""
+say so, `manage.py sendtestemail` saying where a test e-mail went or why it did not, and
+the pages when the mail server does not take an e-mail."""
 
 from __future__ import annotations
 
+import json
 import socket
 from io import StringIO
 from pathlib import Path
@@ -11,11 +13,15 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import override_settings
+from django.test import Client, override_settings
+from django.urls import reverse
 
 from accounts.checks import check_email_reaches_someone, check_sender_address
+from accounts.models import Agent, AuditEvent, Invitation, User
+from tests.conftest import client_for
 from tests.deploy.test_config_errors import GOOD, manage
 
+HTMX = {"HTTP_HX_REQUEST": "true"}
 CONSOLE = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 
 
@@ -76,3 +82,44 @@ def test_sendtestemail_to_an_unreachable_server_is_one_line() -> None:
     message = str(refused.value)
     assert message.startswith(f"E-mail not sent to the SMTP server 127.0.0.1:{port}: ")
     assert "Connection refused" in message and "\n" not in message
+
+
+# ---- a mail server that does not answer ------------------------------------------------
+
+
+def test_an_invitation_that_cannot_be_sent_is_an_inline_error_and_saves_nothing(
+    owner: User, agent_a: Agent
+) -> None:
+    client = client_for(owner)
+    url = reverse("member-invite", args=[agent_a.public_id])
+    with override_settings(MAILERS=smtp(closed_port())):
+        response = client.post(url, {"email": "new@acme.test", "role": "user"}, **HTMX)
+
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "The e-mail could not be sent" in page and 'value="new@acme.test"' in page
+    assert not Invitation.objects.exists()
+    assert not AuditEvent.objects.filter(resource="Invitation new@acme.test").exists()
+
+
+def test_a_resend_that_cannot_be_sent_keeps_the_earlier_link(owner: User, agent_a: Agent) -> None:
+    client = client_for(owner)
+    invite = reverse("member-invite", args=[agent_a.public_id])
+    client.post(invite, {"email": "new@acme.test", "role": "user"})
+    earlier = Invitation.objects.get()
+    resend = reverse("invitation-resend", args=[agent_a.public_id, earlier.pk])
+    with override_settings(MAILERS=smtp(closed_port())):
+        toast = client.post(resend, **HTMX)
+        plain = client.post(resend, follow=True)
+
+    assert toast.status_code == 204
+    assert "The e-mail could not be sent" in json.loads(toast["HX-Trigger"])["showToast"]["message"]
+    assert "The e-mail could not be sent" in plain.content.decode()
+    assert list(Invitation.objects.all()) == [earlier]
+
+
+def test_a_reset_that_cannot_be_sent_answers_as_always(owner: User) -> None:
+    with override_settings(MAILERS=smtp(closed_port())):
+        known = Client().post(reverse("password_reset"), {"email": owner.email})
+    unknown = Client().post(reverse("password_reset"), {"email": "nobody@acme.test"})
+    assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])

@@ -3,12 +3,13 @@ not be sent (Django's own ends with a traceback)."""
 
 from __future__ import annotations
 
-import smtplib
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.core.management.commands import sendtestemail
+
+from accounts.mailing import SEND_ERRORS
 
 
 def destination(alias: str) -> str:
@@ -28,7 +29,7 @@ class Command(sendtestemail.Command):
         where = destination(options.get("using") or "default")
         try:
             super().handle(*args, **options)
-        except (OSError, smtplib.SMTPException) as error:
+        except SEND_ERRORS as error:
             reason = str(error) or error.__class__.__name__
             raise CommandError(f"E-mail not sent to {where}: {reason}") from error
         recipients = ", ".join(options["email"]) or "the site's admins or managers"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.utils.csp import CSP
@@ -241,6 +242,7 @@ INSTALLED_APPS += [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
 ]
 MIDDLEWARE.insert(
     MIDDLEWARE.index("a2v2.ui_middleware.AuthenticationMiddleware") + 1,
@@ -286,6 +288,17 @@ AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in Audit Logs already
 SUDO_MODE_MINUTES = env.int("SUDO_MODE_MINUTES", default=10)
 # Two-factor (django-otp): the issuer name shown in authenticator apps.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="A2V2")
+# Passkeys (django-otp-webauthn), a second factor beside the authenticator app. A passkey is
+# bound to a host name (the relying party id), and the browser reports the page's origin,
+# which must be one of PASSKEY_ORIGINS. An IP address cannot have passkeys: browse to
+# http://localhost:8000, not 127.0.0.1. Signing in with a passkey alone (passwordless) is off.
+PASSKEY_ORIGINS = env.list(
+    "PASSKEY_ORIGINS", default=CSRF_TRUSTED_ORIGINS or ["http://localhost:8000"]
+)
+OTP_WEBAUTHN_ALLOWED_ORIGINS = PASSKEY_ORIGINS
+OTP_WEBAUTHN_RP_ID = env.str("PASSKEY_RP_ID", default=urlsplit(PASSKEY_ORIGINS[0]).hostname or "")
+OTP_WEBAUTHN_RP_NAME = OTP_TOTP_ISSUER
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_MINUTES", default=60) * 60
 # "Forgot your password?" requests per hour: from one client address (then 429), and for one

@@ -19,13 +19,14 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.forms import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from a2v2.http import AuthenticatedHttpRequest, client_ip_str
-from accounts import resets, signin, sudo, twofactor
+from accounts import passkeys, resets, signin, sudo, twofactor
 from accounts.forms import EnrolForm, JoinForm, SignInForm, TwoFactorForm
 from accounts.models import (
     AuditAction,
@@ -87,11 +88,17 @@ class SignInView(auth_views.LoginView):
 def finish_sign_in(
     request: HttpRequest, user: User, next_url: str, backend: str | None = None
 ) -> HttpResponse:
+    response = redirect(next_url)
+    complete_sign_in(request, response, user, backend)
+    return response
+
+
+def complete_sign_in(
+    request: HttpRequest, response: HttpResponse, user: User, backend: str | None = None
+) -> None:
     auth_login(request, user, backend=backend)
     sudo.mark_confirmed(request)  # a fresh sign-in counts as a confirmation
-    response = redirect(next_url)
     signin.remember_browser(request, response, user.email)
-    return response
 
 
 def pending_sign_in(request: HttpRequest) -> tuple[dict[str, Any], User] | None:
@@ -128,7 +135,17 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
             messages.error(request, "Too many wrong codes. Please sign in again.")
             return redirect("login")
     status = 422 if form.is_bound else 200
-    response = render(request, "registration/sign_in_code.html", {"form": form}, status=status)
+    context = {
+        "form": form,
+        "passkeys": passkeys.count_for(user),
+        "passkey_config": {
+            "beginAuthenticationUrl": reverse("passkey-begin"),
+            "completeAuthenticationUrl": reverse("passkey-complete"),
+            "nextFieldSelector": "input[name='next']",
+            "csrfToken": get_token(request),
+        },
+    }
+    response = render(request, "registration/sign_in_code.html", context, status=status)
     add_never_cache_headers(response)
     return response
 
@@ -157,6 +174,7 @@ def account(request: AuthenticatedHttpRequest) -> HttpResponse:
         "two_factor": twofactor.has_two_factor(user),
         "recovery_codes_left": twofactor.recovery_codes_left(user),
         "required_by": twofactor.requiring_organizations(user),
+        "passkeys": passkeys.of(user),
     }
     return render(request, "accounts/account.html", context)
 

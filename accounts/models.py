@@ -334,11 +334,14 @@ class AuditEvent(models.Model):
         actor: str | None = None,
         agent: Agent | None = None,
         status: AuditStatus = AuditStatus.SUCCESS,
+        address: str | None = None,
     ) -> AuditEvent:
         # An API key acting (actor given) is never attributed to a browser session it carries.
         if user is None and actor is None and request is not None and request.user.is_authenticated:
             user = request.user  # type: ignore[assignment]
-        address = client_ip(request) if request is not None else None
+        if request is not None:  # else the client address given (by a task)
+            found = client_ip(request)
+            address = str(found) if found else None
         return cls.objects.create(
             organization=organization,
             agent=agent,
@@ -348,5 +351,5 @@ class AuditEvent(models.Model):
             resource=resource,
             description=description,
             status=status,
-            ip_address=str(address) if address else None,
+            ip_address=address or None,
         )

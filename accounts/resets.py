@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm
 from django.utils.crypto import salted_hmac
 
+from accounts.models import AuditAction, AuditEvent, AuditStatus, Organization, User
 from apikeys import counters, ratelimit
 
 EMAIL_TAG_SALT = "accounts.resets.email"
@@ -81,3 +83,44 @@ def address_limited_message(retry_after: int) -> str:
 
 
 UNAVAILABLE_MESSAGE = "Password reset is unavailable for a moment. Try again shortly."
+
+AUDIT = {
+    Outcome.SEND: ("Asked for a password reset e-mail", AuditStatus.SUCCESS),
+    Outcome.MAILBOX_FULL: (
+        "Password reset e-mail not sent: too many asked for this address within the hour",
+        AuditStatus.FAILURE,
+    ),
+    Outcome.ADDRESS_LIMITED: (
+        "Password reset refused: too many requests from this network",
+        AuditStatus.FAILURE,
+    ),
+}
+
+
+def answer(email: str, outcome: Outcome, client: str, domain: str, use_https: bool) -> int:
+    """What a request leads to, done by the task worker (accounts/tasks.py) so that the page
+    answers in the same time whether or not an account has the address: the e-mail (an SMTP
+    round trip) and the audit events go only to accounts. Returns how many it concerned."""
+    description, status = AUDIT[outcome]
+    users = list(User.objects.filter(email__iexact=email, is_active=True))
+    for user in users:
+        for organization in Organization.objects.for_user(user):
+            AuditEvent.record(
+                action=AuditAction.UPDATE,
+                resource="Account",
+                description=description,
+                organization=organization,
+                user=user,
+                status=status,
+                address=client,
+            )
+    if outcome is Outcome.SEND and users:
+        form = PasswordResetForm({"email": email})
+        if form.is_valid():
+            form.save(
+                domain_override=domain,
+                use_https=use_https,
+                subject_template_name="registration/password_reset_subject.txt",
+                email_template_name="registration/password_reset_email.txt",
+            )
+    return len(users)

@@ -7,6 +7,7 @@ for a few minutes, who typed it; `login()` happens once the code is right.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -37,6 +38,9 @@ from accounts.models import (
     Organization,
     User,
 )
+from accounts.tasks import answer_reset_request
+
+logger = logging.getLogger(__name__)
 
 PENDING = "pending_sign_in"
 PENDING_SECONDS = 300
@@ -292,21 +296,36 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     def form_valid(self, form: PasswordResetForm) -> HttpResponse:
         email = form.cleaned_data["email"]
-        admission = resets.admit(client_ip_str(self.request) or "unknown", email)
-        audit_reset_request(self.request, email, admission)
-        if admission.outcome is resets.Outcome.SEND:
-            return super().form_valid(form)
-        if admission.outcome is resets.Outcome.MAILBOX_FULL:
-            return redirect(self.success_url)
+        client = client_ip_str(self.request) or "unknown"
+        admission = resets.admit(client, email)
+        if admission.outcome is resets.Outcome.UNAVAILABLE:
+            return self.refused(form, resets.UNAVAILABLE_MESSAGE, 503, admission.retry_after)
+        # Every request queues the same task, account or not: the e-mail and the audit
+        # events are the worker's, so the page answers in the same time either way.
+        queue_reset_answer(self.request, email, admission.outcome, client)
         if admission.outcome is resets.Outcome.ADDRESS_LIMITED:
-            form.add_error(None, resets.address_limited_message(admission.retry_after))
-            status = 429
-        else:
-            form.add_error(None, resets.UNAVAILABLE_MESSAGE)
-            status = 503
+            message = resets.address_limited_message(admission.retry_after)
+            return self.refused(form, message, 429, admission.retry_after)
+        return redirect(self.success_url)
+
+    def refused(
+        self, form: PasswordResetForm, message: str, status: int, retry_after: int
+    ) -> HttpResponse:
+        form.add_error(None, message)
         response = self.render_to_response(self.get_context_data(form=form), status=status)
-        response["Retry-After"] = str(admission.retry_after)
+        response["Retry-After"] = str(retry_after)
         return response
+
+
+def queue_reset_answer(
+    request: HttpRequest, email: str, outcome: resets.Outcome, client: str
+) -> None:
+    arguments = (email, outcome.value, client, request.get_host(), request.is_secure())
+    try:
+        answer_reset_request.enqueue(*arguments)
+    except Exception as error:  # the task backend is down (Redis): answer here instead
+        logger.warning("Could not queue a password reset (%s: %s)", type(error).__name__, error)
+        answer_reset_request.call(*arguments)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
@@ -316,31 +335,6 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
             "timeout_minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
             "resets_per_email": settings.PASSWORD_RESETS_PER_EMAIL,
         }
-
-
-RESET_AUDIT = {
-    resets.Outcome.SEND: ("Asked for a password reset e-mail", AuditStatus.SUCCESS),
-    resets.Outcome.MAILBOX_FULL: (
-        "Password reset e-mail not sent: too many asked for this address within the hour",
-        AuditStatus.FAILURE,
-    ),
-    resets.Outcome.ADDRESS_LIMITED: (
-        "Password reset refused: too many requests from this network",
-        AuditStatus.FAILURE,
-    ),
-    resets.Outcome.UNAVAILABLE: (
-        "Password reset refused: the rate-limit counters are unreachable",
-        AuditStatus.FAILURE,
-    ),
-}
-
-
-def audit_reset_request(request: HttpRequest, email: str, admission: resets.Admission) -> None:
-    """In the audit logs of the account's organizations. An address without an account has
-    no organization to log in; its requests are counted all the same."""
-    description, status = RESET_AUDIT[admission.outcome]
-    for user in User.objects.filter(email__iexact=email, is_active=True):
-        record_for_user(request, user, AuditAction.UPDATE, description, status)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from accounts.models import Agent, AuditEvent, AuditStatus, User
+from accounts.tasks import answer_reset_request
 from apikeys import counters
 
 pytestmark = pytest.mark.django_db
@@ -124,4 +125,25 @@ def test_without_the_counters_resets_are_refused_when_failing_closed(owner: User
 @mock.patch("apikeys.counters.add", counters_down)
 def test_without_the_counters_resets_are_sent_when_failing_open(owner: User) -> None:
     assert ask_reset(owner.email).status_code == 302
+    assert [m.to for m in mail.outbox] == [[owner.email]]
+
+
+def test_every_request_queues_the_same_work_account_or_not(owner: User) -> None:
+    with mock.patch("accounts.security_views.answer_reset_request") as task:
+        ask_reset(owner.email)
+        ask_reset("nobody@acme.test")
+    assert [call.args for call in task.enqueue.call_args_list] == [
+        (owner.email, "send", "198.51.100.7", "testserver", False),
+        ("nobody@acme.test", "send", "198.51.100.7", "testserver", False),
+    ]
+    # Nothing sent or audited by the page itself: that is the worker's.
+    assert mail.outbox == [] and not AuditEvent.objects.exists()
+
+
+def test_a_reset_is_answered_in_the_page_when_the_task_queue_is_down(owner: User) -> None:
+    with mock.patch("accounts.security_views.answer_reset_request") as task:
+        task.enqueue.side_effect = ConnectionError("Redis is down")
+        task.call.side_effect = answer_reset_request.call
+        response = ask_reset(owner.email)
+    assert answer(response) == (302, reverse("password_reset_done"))
     assert [m.to for m in mail.outbox] == [[owner.email]]

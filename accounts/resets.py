@@ -10,6 +10,10 @@ counted for the address typed whether or not an account has it:
   that mailbox this hour, and the answer is the usual "check your email" page. The links
   already sent keep working, so the rightful user loses nothing, while someone flooding a
   mailbox from many addresses is stopped without learning anything.
+
+What a request leads to, the e-mail and the audit events, is done by the task worker
+(`answer`, queued for every address typed), so the page takes as long for an address that
+has no account (bench/reset_timing.py).
 """
 
 from __future__ import annotations

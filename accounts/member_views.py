@@ -7,6 +7,7 @@ workspace", a control surface, not a directory. Changing members asks for sudo m
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -15,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -28,15 +30,19 @@ from a2v2.http import AuthenticatedHttpRequest
 from accounts import signin
 from accounts.access import AgentAccess, agent_access
 from accounts.forms import AgentForm, InviteForm, RequireTwoFactorForm, RoleForm, TransferForm
+from accounts.mailing import NOT_SENT, SEND_ERRORS
 from accounts.models import (
     Agent,
     AuditAction,
     AuditEvent,
     Invitation,
     Membership,
+    Organization,
     Role,
 )
 from accounts.sudo import sudo_required
+
+logger = logging.getLogger(__name__)
 
 MEMBERS = "accounts/members.html"
 AGENTS = "accounts/agents.html"
@@ -58,6 +64,18 @@ def render_modal(
         response = render(request, template, context, status=status)
     patch_vary_headers(response, ("HX-Request",))
     add_never_cache_headers(response)
+    return response
+
+
+def not_changed(
+    request: AuthenticatedHttpRequest, context: dict[str, Any], text: str
+) -> HttpResponse:
+    """An action that could not be done: an error toast (htmx), else the page with the message."""
+    if not request.htmx:
+        messages.error(request, text)
+        return redirect(context["page_url"])
+    response = HttpResponse(status=204)
+    trigger_client_event(response, "showToast", {"message": text, "kind": "error"})
     return response
 
 
@@ -189,8 +207,12 @@ def member_invite(request: AuthenticatedHttpRequest, access: AgentAccess) -> Htt
     form = InviteForm(organization, request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         email, role = form.cleaned_data["email"], Role(form.cleaned_data["role"])
-        invitation, token = Invitation.issue(organization, email, role, request.user)
-        send_invitation(request, invitation, token)
+        try:
+            invite_by_email(request, organization, email, role)
+        except SEND_ERRORS as error:
+            logger.error("Invitation e-mail not sent: %s", error)
+            form.add_error(None, NOT_SENT)
+            return render_modal(request, MEMBERS, "invite", members_context(access, form=form), 422)
         record(
             request,
             access,
@@ -202,6 +224,17 @@ def member_invite(request: AuthenticatedHttpRequest, access: AgentAccess) -> Htt
         return changed(request, MEMBERS, "members-region", context, f"Invitation sent to {email}.")
     status = 422 if form.is_bound else 200
     return render_modal(request, MEMBERS, "invite", members_context(access, form=form), status)
+
+
+@transaction.atomic
+def invite_by_email(
+    request: AuthenticatedHttpRequest, organization: Organization, email: str, role: Role
+) -> Invitation:
+    """A new invitation, e-mailed. When the e-mail cannot be sent, nothing is saved and an
+    earlier invitation of the address keeps working (the error is raised for the caller)."""
+    invitation, token = Invitation.issue(organization, email, role, request.user)
+    send_invitation(request, invitation, token)
+    return invitation
 
 
 def send_invitation(request: AuthenticatedHttpRequest, invitation: Invitation, token: str) -> None:
@@ -347,8 +380,11 @@ def invitation_resend(
     old = get_object_or_404(
         Invitation.objects.open(), organization=access.agent.organization, pk=invitation_id
     )
-    invitation, token = Invitation.issue(old.organization, old.email, Role(old.role), request.user)
-    send_invitation(request, invitation, token)
+    try:
+        invitation = invite_by_email(request, old.organization, old.email, Role(old.role))
+    except SEND_ERRORS as error:
+        logger.error("Invitation e-mail not sent: %s", error)
+        return not_changed(request, members_context(access), NOT_SENT)
     record(
         request,
         access,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
@@ -158,6 +158,13 @@ class InvitationQuerySet(models.QuerySet["Invitation"]):
     def open(self) -> InvitationQuerySet:
         """Not yet accepted (expired ones included, so they can be resent or revoked)."""
         return self.filter(accepted_at__isnull=True)
+
+    def finished_before(self, cutoff: datetime) -> InvitationQuerySet:
+        """Accepted, or expired unaccepted, before `cutoff`: links that can no longer be used
+        (an expired one can be resent, which issues a new invitation)."""
+        return self.filter(
+            Q(accepted_at__lt=cutoff) | Q(accepted_at__isnull=True, expires_at__lt=cutoff)
+        )
 
 
 class Invitation(models.Model):
@@ -345,11 +352,14 @@ class AuditEvent(models.Model):
         actor: str | None = None,
         agent: Agent | None = None,
         status: AuditStatus = AuditStatus.SUCCESS,
+        address: str | None = None,
     ) -> AuditEvent:
         # An API key acting (actor given) is never attributed to a browser session it carries.
         if user is None and actor is None and request is not None and request.user.is_authenticated:
             user = request.user  # type: ignore[assignment]
-        address = client_ip(request) if request is not None else None
+        if request is not None:  # else the client address given (by a task)
+            found = client_ip(request)
+            address = str(found) if found else None
         event = cls(
             organization=organization,
             agent=agent,
@@ -359,7 +369,7 @@ class AuditEvent(models.Model):
             resource=resource,
             description=description[:500],
             status=status,
-            ip_address=str(address) if address else None,
+            ip_address=address or None,
         )
         event.append()
         return event

@@ -7,24 +7,27 @@ for a few minutes, who typed it; `login()` happens once the code is right.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.forms import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from a2v2.http import AuthenticatedHttpRequest
-from accounts import signin, sudo, twofactor
+from a2v2.http import AuthenticatedHttpRequest, client_ip_str
+from accounts import passkeys, resets, signin, sudo, twofactor
 from accounts.forms import EnrolForm, JoinForm, SignInForm, TwoFactorForm
 from accounts.models import (
     AuditAction,
@@ -35,6 +38,9 @@ from accounts.models import (
     Organization,
     User,
 )
+from accounts.tasks import answer_reset_request
+
+logger = logging.getLogger(__name__)
 
 PENDING = "pending_sign_in"
 PENDING_SECONDS = 300
@@ -86,11 +92,17 @@ class SignInView(auth_views.LoginView):
 def finish_sign_in(
     request: HttpRequest, user: User, next_url: str, backend: str | None = None
 ) -> HttpResponse:
+    response = redirect(next_url)
+    complete_sign_in(request, response, user, backend)
+    return response
+
+
+def complete_sign_in(
+    request: HttpRequest, response: HttpResponse, user: User, backend: str | None = None
+) -> None:
     auth_login(request, user, backend=backend)
     sudo.mark_confirmed(request)  # a fresh sign-in counts as a confirmation
-    response = redirect(next_url)
     signin.remember_browser(request, response, user.email)
-    return response
 
 
 def pending_sign_in(request: HttpRequest) -> tuple[dict[str, Any], User] | None:
@@ -127,7 +139,17 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
             messages.error(request, "Too many wrong codes. Please sign in again.")
             return redirect("accounts:login")
     status = 422 if form.is_bound else 200
-    response = render(request, "registration/sign_in_code.html", {"form": form}, status=status)
+    context = {
+        "form": form,
+        "passkeys": passkeys.count_for(user),
+        "passkey_config": {
+            "beginAuthenticationUrl": reverse("accounts:passkey-begin"),
+            "completeAuthenticationUrl": reverse("accounts:passkey-complete"),
+            "nextFieldSelector": "input[name='next']",
+            "csrfToken": get_token(request),
+        },
+    }
+    response = render(request, "registration/sign_in_code.html", context, status=status)
     add_never_cache_headers(response)
     return response
 
@@ -156,6 +178,7 @@ def account(request: AuthenticatedHttpRequest) -> HttpResponse:
         "two_factor": twofactor.has_two_factor(user),
         "recovery_codes_left": twofactor.recovery_codes_left(user),
         "required_by": twofactor.requiring_organizations(user),
+        "passkeys": passkeys.of(user),
     }
     return render(request, "accounts/account.html", context)
 
@@ -261,6 +284,57 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         record_for_user(self.request, form.user, AuditAction.UPDATE, "Changed password")
         messages.success(self.request, "Your password was changed.")
         return redirect(self.success_url)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """The "Forgot your password?" page: limited per client address and per address typed
+    (accounts/resets.py), answered the same whether or not an account has the address."""
+
+    success_url = reverse_lazy("accounts:password_reset_done")
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        email = form.cleaned_data["email"]
+        client = client_ip_str(self.request) or "unknown"
+        admission = resets.admit(client, email)
+        if admission.outcome is resets.Outcome.UNAVAILABLE:
+            return self.refused(form, resets.UNAVAILABLE_MESSAGE, 503, admission.retry_after)
+        # Every request queues the same task, account or not: the e-mail and the audit
+        # events are the worker's, so the page answers in the same time either way.
+        queue_reset_answer(self.request, email, admission.outcome, client)
+        if admission.outcome is resets.Outcome.ADDRESS_LIMITED:
+            message = resets.address_limited_message(admission.retry_after)
+            return self.refused(form, message, 429, admission.retry_after)
+        return redirect(self.success_url)
+
+    def refused(
+        self, form: PasswordResetForm, message: str, status: int, retry_after: int
+    ) -> HttpResponse:
+        form.add_error(None, message)
+        response = self.render_to_response(self.get_context_data(form=form), status=status)
+        response["Retry-After"] = str(retry_after)
+        return response
+
+
+def queue_reset_answer(
+    request: HttpRequest, email: str, outcome: resets.Outcome, client: str
+) -> None:
+    arguments = (email, outcome.value, client, request.get_host(), request.is_secure())
+    try:
+        answer_reset_request.enqueue(*arguments)
+    except Exception as error:  # the task backend is down (Redis): answer here instead
+        logger.warning("Could not queue a password reset (%s: %s)", type(error).__name__, error)
+        answer_reset_request.call(*arguments)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            **super().get_context_data(**kwargs),
+            "timeout_minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
+            "resets_per_email": settings.PASSWORD_RESETS_PER_EMAIL,
+        }
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

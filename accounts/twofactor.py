@@ -1,5 +1,5 @@
 """Two-factor authentication with django-otp: an authenticator app (TOTP) and single-use
-recovery codes (django-otp's static device).
+recovery codes (django-otp's static device); passkeys may be added (accounts/passkeys.py).
 
 A member has two-factor on when they have a confirmed TOTP device. Enrolment creates an
 unconfirmed device, shows its QR code (drawn here, as inline SVG, by segno) and confirms it
@@ -21,6 +21,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import passkeys
 from accounts.models import Membership, Role, User
 
 RECOVERY_CODE_COUNT = 10
@@ -142,7 +143,7 @@ def new_recovery_codes(user: User) -> list[str]:
 
 @transaction.atomic
 def turn_off(user: User) -> int:
-    """Removes every second factor of `user` (the authenticator and recovery codes)."""
+    """Removes every second factor of `user` (the authenticator, recovery codes, passkeys)."""
     removed, _ = TOTPDevice.objects.filter(user=user).delete()
     static, _ = StaticDevice.objects.filter(user=user).delete()
-    return removed + static
+    return removed + static + passkeys.remove_all(user)

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path
+from django.views.i18n import JavaScriptCatalog
 
-from accounts import member_views, security_views, views
+from accounts import member_views, passkey_views, security_views, views
 
 agent = "agents/<str:agent_id>/"
 
@@ -20,16 +21,12 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
-            success_url=reverse_lazy("accounts:password_reset_done"),
-            email_template_name="registration/password_reset_email.txt",
-            subject_template_name="registration/password_reset_subject.txt",
-        ),
+        security_views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path(
         "password-reset/sent/",
-        auth_views.PasswordResetDoneView.as_view(),
+        security_views.PasswordResetDoneView.as_view(),
         name="password_reset_done",
     ),
     path(
@@ -52,6 +49,34 @@ urlpatterns = [
         name="recovery-codes-new",
     ),
     path("account/two-factor/turn-off/", security_views.two_factor_off, name="two-factor-off"),
+    path("account/passkeys/", passkey_views.passkeys_page, name="passkeys"),
+    path(
+        "account/passkeys/add/begin/",
+        passkey_views.PasskeyRegistrationBegin.as_view(),
+        name="passkey-add-begin",
+    ),
+    path(
+        "account/passkeys/add/complete/",
+        passkey_views.PasskeyRegistrationComplete.as_view(),
+        name="passkey-add-complete",
+    ),
+    path(
+        "account/passkeys/<int:passkey_id>/remove/",
+        passkey_views.passkey_remove,
+        name="passkey-remove",
+    ),
+    path("login/passkey/begin/", passkey_views.PasskeySignInBegin.as_view(), name="passkey-begin"),
+    path(
+        "login/passkey/complete/",
+        passkey_views.PasskeySignInComplete.as_view(),
+        name="passkey-complete",
+    ),
+    # The passkey scripts' words (they call gettext()).
+    path(
+        "passkeys/jsi18n/",
+        JavaScriptCatalog.as_view(packages=["django_otp_webauthn"]),
+        name="passkeys-jsi18n",
+    ),
     path("invitations/<str:token>/", security_views.invitation, name="invitation"),
     # Members & roles, Agents (Owners and Admins)
     path(f"{agent}members/", member_views.members, name="members"),

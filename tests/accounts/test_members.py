@@ -4,11 +4,15 @@ agents created and renamed from the UI."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -141,6 +145,35 @@ def test_an_invitation_expires(owner: User, agent_a: Agent, settings) -> None:
         response = Client().get(link)
     assert response.status_code == 410
     assert "expired or was already used" in response.content.decode()
+
+
+def test_prune_deletes_invitations_accepted_or_expired_past_the_retention(
+    owner: User, agent_a: Agent
+) -> None:
+    client = client_for(owner)
+    for email in ("joined@acme.test", "joined-lately@acme.test", "lapsed@acme.test"):
+        invite(client, agent_a, email)
+    links = [link_in(message) for message in mail.outbox]
+    Client().post(links[0], {"password1": STRONG, "password2": STRONG})
+    with freeze_time(timezone.now() + timedelta(days=6)):
+        Client().post(links[1], {"password1": STRONG, "password2": STRONG})
+    assert Invitation.objects.filter(accepted_at__isnull=False).count() == 2
+    with freeze_time(timezone.now() + timedelta(days=32)):  # the three links expired 25 days ago
+        invite(client_for(owner), agent_a, "pending@acme.test")
+
+        call_command("prune", "--dry-run", "--json", stdout=(out := StringIO()))
+        assert json.loads(out.getvalue())["invitations"] == 1
+        assert Invitation.objects.count() == 4
+        call_command("prune", "--invitation-days", "20", stdout=(out := StringIO()))
+
+    assert "Deleted 0 audit event(s), 0 expired key(s), 3 finished invitation(s)" in out.getvalue()
+    assert list(Invitation.objects.values_list("email", flat=True)) == ["pending@acme.test"]
+    assert Membership.objects.filter(user__email__startswith="joined").count() == 2
+
+
+def test_prune_refuses_a_negative_invitation_retention(db: None) -> None:
+    with pytest.raises(CommandError, match="--invitation-days must be at least 0"):
+        call_command("prune", "--invitation-days", "-1", stdout=StringIO())
 
 
 def test_an_unknown_invitation_link_is_404(db: None) -> None:

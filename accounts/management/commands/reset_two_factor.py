@@ -12,7 +12,7 @@ from accounts.models import AuditAction, AuditEvent, Organization, User
 
 class Command(BaseCommand):
     help = (
-        "Remove a member's second factor (authenticator app and recovery codes), e.g. after "
+        "Remove a member's second factor (authenticator app, recovery codes, passkeys), e.g. after "
         "they lost their phone. They sign in with the password alone and, where an "
         "organization requires two-factor, are sent to set it up again. Audited."
     )

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts import audit
-from accounts.models import AuditAction, AuditEvent, Organization
+from accounts.models import AuditAction, AuditEvent, Invitation, Organization
 from apikeys import counters
 from apikeys.models import ApiKey, DeliveryStatus, WebhookEvent
 from contacts.importing import stale_staged_files
@@ -34,9 +34,9 @@ def record_trail_start(organization_id: int | None) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Delete old audit events, keys that expired long ago, ended rate-limit windows, "
-        "contact imports previewed but never confirmed, and heartbeat rows of task workers "
-        "not seen for a day."
+        "Delete old audit events, keys that expired long ago, invitations accepted or expired "
+        "long ago, ended rate-limit windows, contact imports previewed but never confirmed, "
+        "and heartbeat rows of task workers not seen for a day."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,6 +51,13 @@ class Command(BaseCommand):
             type=int,
             default=30,
             help="Delete keys expired more than this many days ago (default 30).",
+        )
+        parser.add_argument(
+            "--invitation-days",
+            type=int,
+            default=30,
+            help="Delete invitations accepted or expired more than this many days ago "
+            "(default 30; until then an expired one is listed on Members & roles to resend).",
         )
         parser.add_argument(
             "--import-hours",
@@ -71,6 +78,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["audit_days"] < 1 or options["expired_key_days"] < 0:
             raise CommandError("--audit-days must be at least 1 and --expired-key-days at least 0.")
+        if options["invitation_days"] < 0:
+            raise CommandError("--invitation-days must be at least 0.")
         if options["import_hours"] < 1:
             raise CommandError("--import-hours must be at least 1.")
         if options["webhook_days"] < 30:
@@ -87,6 +96,9 @@ class Command(BaseCommand):
             "webhookEvents": WebhookEvent.objects.filter(
                 created_at__lt=now - timedelta(days=options["webhook_days"])
             ).exclude(deliveries__status=DeliveryStatus.PENDING),
+            "invitations": Invitation.objects.finished_before(
+                now - timedelta(days=options["invitation_days"])
+            ),
             # Heartbeat rows of task workers that stopped without saying goodbye.
             "workers": Worker.objects.filter(last_seen_at__lt=now - timedelta(days=1)),
         }
@@ -108,7 +120,8 @@ class Command(BaseCommand):
             verb = "Would delete" if options["dry_run"] else "Deleted"
             self.stdout.write(
                 f"{verb} {counts['auditEvents']} audit event(s), {counts['expiredKeys']} "
-                f"expired key(s), {counts['rateCounters']} rate-limit window(s), "
+                f"expired key(s), {counts['invitations']} finished invitation(s), "
+                f"{counts['rateCounters']} rate-limit window(s), "
                 f"{counts['stagedImports']} unconfirmed contact import(s), "
                 f"{counts['workers']} departed task worker(s), {counts['webhookEvents']} "
                 "old webhook event(s)."

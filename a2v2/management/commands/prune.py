@@ -1,35 +1,18 @@
+"""`manage.py prune`: the project's retention, run daily (deploy/systemd/a2v2-prune.timer).
+Each app deletes its own data (`<app>/retention.py`); this gathers options and counts."""
+
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from accounts import audit
-from accounts.models import AuditAction, AuditEvent, Invitation, Organization
-from apikeys import counters
-from apikeys.models import ApiKey, DeliveryStatus, WebhookEvent
-from contacts.importing import stale_staged_files
-from extraction.models import Worker
-
-
-def record_trail_start(organization_id: int | None) -> None:
-    """Pruning cuts the oldest links of the hash chain on purpose: say so in the chain, so
-    that `manage.py audit verify` can tell it from a deletion (accounts/audit.py)."""
-    first = AuditEvent.objects.trail(organization_id).first()
-    if first is None:
-        return
-    marker = audit.PRUNED_MARKER.format(id=first.pk, previous_hash=first.previous_hash)
-    AuditEvent.record(
-        action=AuditAction.DELETE,
-        resource="Audit log",
-        description=f"Pruned old audit events; {marker}",
-        organization=Organization.objects.filter(pk=organization_id).first(),
-        actor="manage.py prune",
-    )
+from accounts import retention as accounts_data
+from apikeys import retention as apikeys_data
+from contacts import retention as contacts_data
+from extraction import retention as extraction_data
 
 
 class Command(BaseCommand):
@@ -84,36 +67,24 @@ class Command(BaseCommand):
             raise CommandError("--import-hours must be at least 1.")
         if options["webhook_days"] < 30:
             raise CommandError("--webhook-days must be at least 30.")
-        now = timezone.now()
-        targets = {
-            "auditEvents": AuditEvent.objects.filter(
-                created_at__lt=now - timedelta(days=options["audit_days"])
+        now, dry_run = timezone.now(), options["dry_run"]
+        # Each app deletes its own data; this command only gathers the options and the counts.
+        counts = {
+            **accounts_data.prune(
+                now,
+                audit_days=options["audit_days"],
+                invitation_days=options["invitation_days"],
+                dry_run=dry_run,
             ),
-            "expiredKeys": ApiKey.objects.filter(
-                expires_at__lt=now - timedelta(days=options["expired_key_days"])
+            **apikeys_data.prune(
+                now,
+                expired_key_days=options["expired_key_days"],
+                webhook_days=options["webhook_days"],
+                dry_run=dry_run,
             ),
-            # Old webhook events with their delivery log, once none is still being retried.
-            "webhookEvents": WebhookEvent.objects.filter(
-                created_at__lt=now - timedelta(days=options["webhook_days"])
-            ).exclude(deliveries__status=DeliveryStatus.PENDING),
-            "invitations": Invitation.objects.finished_before(
-                now - timedelta(days=options["invitation_days"])
-            ),
-            # Heartbeat rows of task workers that stopped without saying goodbye.
-            "workers": Worker.objects.filter(last_seen_at__lt=now - timedelta(days=1)),
+            **contacts_data.prune(now, import_hours=options["import_hours"], dry_run=dry_run),
+            **extraction_data.prune(now, dry_run=dry_run),
         }
-        staged = stale_staged_files(now - timedelta(hours=options["import_hours"]))
-        counts = {name: qs.count() for name, qs in targets.items()}
-        counts["rateCounters"] = counters.store().prune(dry_run=options["dry_run"])
-        counts["stagedImports"] = len(staged)
-        if not options["dry_run"]:
-            trails = set(targets["auditEvents"].values_list("organization_id", flat=True))
-            for queryset in targets.values():
-                queryset.delete()
-            for organization_id in trails:
-                record_trail_start(organization_id)
-            for path in staged:
-                default_storage.delete(path)
         if options["json"]:
             self.stdout.write(json.dumps({"dryRun": options["dry_run"], **counts}))
         else:

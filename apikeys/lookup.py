@@ -1,11 +1,13 @@
-"""The hot path's one query: an API key by its public id, with its agent.
+"""The key lookup's one query: an API key by its public id, with its agent.
 
-The row is read from the database on every request, so a deleted, narrowed, re-allowlisted,
-expired or rotated key is refused by the very next request in every process; nothing about
-a key is cached. What is kept is the statement: building and compiling the same queryset
-for every request cost ten times what running it did (1.8 ms against 0.18 ms on SQLite),
-so Django compiles it once per process and database; PostgreSQL prepares it once per
-connection; each request only executes it and turns the row into model instances.
+Without Redis the row is read from the database on every request; with Redis a process
+keeps it (apikeys/records.py) and checks it is still current in the same round trip that
+counts the rate limits. Either way a deleted, narrowed, re-allowlisted, expired or rotated
+key is refused by the very next request in every process. What is kept here is the
+statement: building and compiling the same queryset for every request cost ten times what
+running it did (1.8 ms against 0.18 ms on SQLite), so Django compiles it once per process
+and database; PostgreSQL prepares it once per connection; each lookup only executes it and
+turns the row into model instances.
 """
 
 from __future__ import annotations
@@ -126,19 +128,32 @@ def _prepared_cursor(connection: BaseDatabaseWrapper) -> Any:
     return cursor
 
 
-def find(key_id: str, using: str = "default") -> ApiKey | None:
-    """The key with this public id (its agent loaded too), or None."""
+def row(key_id: str, using: str = "default") -> list[Any] | None:
+    """The key's and its agent's field values, converted to Python, or None."""
     connection = connections[using]
     compiled = statement(using, connection.vendor)
-    row = _fetch_row(connection, compiled.sql, key_id)
-    if row is None:
+    found = _fetch_row(connection, compiled.sql, key_id)
+    if found is None:
         return None
-    values = list(row)
+    values = list(found)
     for index, funcs, column in compiled.converters:
         for convert in funcs:
             values[index] = convert(values[index], column, connection)
+    return values
+
+
+def build(values: list[Any], using: str = "default") -> ApiKey:
+    """Model instances (a key with its agent loaded) from `row`'s values: new ones each
+    time, so nothing a request sets on them reaches another request."""
+    compiled = statement(using, connections[using].vendor)
     split = len(compiled.key_fields)
     key = ApiKey.from_db(using, compiled.key_fields, values[:split])
     agent = Agent.from_db(using, compiled.agent_fields, values[split:])
     ApiKey.agent.field.set_cached_value(key, agent)
     return key
+
+
+def find(key_id: str, using: str = "default") -> ApiKey | None:
+    """The key with this public id (its agent loaded too), or None."""
+    values = row(key_id, using)
+    return None if values is None else build(values, using)

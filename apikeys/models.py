@@ -160,6 +160,15 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def expired(self) -> ApiKeyQuerySet:
         return self.filter(expires_at__lte=timezone.now())
 
+    def update(self, **kwargs: object) -> int:
+        """Every process that keeps these keys (apikeys/records.py) learns of the change
+        first, except for the last-use stamp, which no other process needs."""
+        from apikeys import records
+
+        if set(kwargs) - records.USE_FIELDS and records.enabled():
+            records.changed(self.values_list("key_id", flat=True))
+        return super().update(**kwargs)
+
 
 class ApiKey(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="api_keys")
@@ -429,6 +438,8 @@ class ApiKey(models.Model):
         ApiKey.objects.filter(pk=self.pk, last_used_at=self.last_used_at).update(
             last_used_at=now, last_used_ip=str(address) if address else None
         )
+        # Whether this process's update won or another's did, the key was just stamped.
+        self.last_used_at = now
 
 
 class RateCounter(models.Model):

@@ -182,6 +182,15 @@ class RedisCounters:
         """These keys changed (committed): every process's copy is out of date."""
         self._set_generations(key_ids, lambda: secrets.token_hex(8), GENERATION_TTL)
 
+    def renew_all(self) -> None:
+        """Every key changed (a restored database): no process's copy is current."""
+        try:
+            pattern = self.cache.make_and_validate_key("rl:gen:*")
+            for found in self.client.scan_iter(match=pattern, count=1000):
+                self.client.delete(found)
+        except RedisError as error:
+            raise CountersUnavailable(str(error)) from error
+
     def _set_generations(self, key_ids: Sequence[str], value: Any, ttl: int) -> None:
         try:
             with self.client.pipeline(transaction=False) as pipe:

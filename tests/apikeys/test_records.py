@@ -219,3 +219,17 @@ def test_with_redis_down_a_kept_copy_is_dropped_and_the_policy_applies(
         assert records.get(key.key_id) is None
         with override_settings(RATELIMIT_ON_CACHE_FAILURE="open"):
             assert get_me(client, full) == 200
+
+
+def test_after_a_restore_every_kept_copy_is_read_again(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a, "contacts_read")
+    assert contacts(client, agent_a, full) == 200
+    with connection.cursor() as cursor:  # rows written around the ORM, as pg_restore does
+        cursor.execute(
+            "UPDATE apikeys_apikey SET contacts_read = %s WHERE id = %s", [False, key.pk]
+        )
+    assert contacts(client, agent_a, full) == 200  # nobody was told
+
+    records.store().renew_all()  # what restore_backup does after loading
+
+    assert contacts(client, agent_a, full) == 403

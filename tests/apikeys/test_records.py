@@ -14,11 +14,13 @@ from django.core.cache import caches
 from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Agent
+from accounts.models import Agent, AuditEvent
 from apikeys import counters, crypto, keyformat, ratelimit, records
 from apikeys.models import ApiKey
+from tests.conftest import client_for
 from tests.deploy.test_redis_down import DEAD_REDIS
 from tests.factories import make_key
 
@@ -233,3 +235,15 @@ def test_after_a_restore_every_kept_copy_is_read_again(client: Client, agent_a: 
     records.store().renew_all()  # what restore_backup does after loading
 
     assert contacts(client, agent_a, full) == 403
+
+
+def test_the_ui_says_a_change_was_not_made_while_redis_is_down(
+    owner: object, agent_a: Agent
+) -> None:
+    key, _ = make_key(agent_a, "contacts_read")
+    page = reverse("api-key-delete", args=[agent_a.public_id, key.key_id])
+    with override_settings(CACHES=DEAD_REDIS):
+        response = client_for(owner).post(page, follow=True)
+    assert ApiKey.objects.filter(pk=key.pk).exists()
+    assert "Nothing was changed" in response.content.decode()
+    assert not AuditEvent.objects.filter(description__startswith="Deleted API key").exists()

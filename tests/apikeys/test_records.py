@@ -145,7 +145,7 @@ def test_an_unknown_key_id_is_kept_as_unknown_until_a_key_takes_it(
     secret = keyformat.new_secret()
     full = keyformat.compose(key_id, secret)
     assert get_me(client, full) == 401
-    assert records.get(key_id) is not None and records.get(key_id).values is None
+    assert records.get(key_id) is not None and records.get(key_id).found is None
     stale = records.get(key_id)
 
     key = ApiKey(agent=agent_a, name="late", key_id=key_id)

@@ -1,7 +1,9 @@
 """Where an API key is verified: the one path every /v1/open request takes.
 
 1. The credential's shape and checksum: no I/O.
-2. The key row by its public id: one query, on every request (apikeys/lookup.py), so a
+2. The key row by its public id: one query (apikeys/lookup.py) on every request; with
+   Redis, the process's kept copy instead (apikeys/records.py), confirmed current by the
+   round trip of step 5, which counts nothing when it is not (`check`). Either way a
    deleted, narrowed, re-allowlisted, expired or rotated key is refused by the very next
    request in every process.
 3. The secret: HMAC-SHA256 under the server's hashing key, compared in constant time

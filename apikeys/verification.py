@@ -240,20 +240,26 @@ def check(request: HttpRequest) -> tuple[ApiKey, ratelimit.Decision]:
 def _check_with_copy(
     request: HttpRequest, client: str, presented: keyformat.PresentedKey
 ) -> tuple[ApiKey, ratelimit.Decision]:
+    """Only a secret the kept copy accepts is served from it. Any other (a wrong secret, an
+    unknown id, a key this process does not keep yet, a secret newer than the copy) is
+    judged against the row read now, as without Redis, so a wrong secret costs the same
+    whether or not its key id exists or is kept."""
     record = records.get(presented.key_id)
     for _ in range(3):
-        if record is None:
+        key = record.key() if record is not None else None
+        refusal = _judge(request, presented, key) if key is not None else None
+        if key is None or (refusal is not None and refusal.message == INVALID_KEY):
+            if not verify_secret(lookup.find(presented.key_id), presented):
+                _refuse_secret(presented, client)
+                count_failure(client)
+                raise Refusal(401, INVALID_KEY)
+            # The right secret for a key not kept (or kept stale): keep it, read after
+            # its generation, so any change from here on is seen.
             record = records.load(presented.key_id, records.current_generation(presented.key_id))
-        key = record.key()
-        refusal = _judge(request, presented, key)
+            continue
+        assert key is not None
         now = time.time()
-        if refusal is not None and refusal.message == INVALID_KEY:
-            entries = [_failures(ratelimit.failure_window(), client, now, 1)]
-        elif refusal is not None:
-            entries = []  # expired or another address: only confirm the copy
-        else:
-            assert key is not None
-            entries = _admission(key, client, now)
+        entries = [] if refusal is not None else _admission(key, client, now)
         if record.generation == counters.PENDING:  # the key is changing: read, not kept
             counts: list[int] | None = counters.add(entries)
         else:
@@ -264,12 +270,7 @@ def _check_with_copy(
                 records.forget(presented.key_id)
                 record = records.load(presented.key_id, generation)
                 continue
-        if refusal is not None:
-            if refusal.message == INVALID_KEY:
-                _refuse_secret(presented, client)
-                if counts[0] > ratelimit.failure_window().limit:
-                    raise _too_many_failures(ratelimit.failure_window(), now)
+        if refusal is not None:  # expired, or another address: confirmed by the copy
             raise refusal
-        assert key is not None
         return key, _decision(key, counts, now)
     raise counters.CountersUnavailable("the key kept changing")

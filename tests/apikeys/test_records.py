@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.cache import caches
@@ -18,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Agent, AuditEvent
-from apikeys import counters, crypto, keyformat, ratelimit, records
+from apikeys import counters, crypto, keyformat, lookup, ratelimit, records
 from apikeys.models import ApiKey
 from tests.conftest import client_for
 from tests.deploy.test_redis_down import DEAD_REDIS
@@ -64,11 +65,14 @@ def test_a_kept_key_costs_no_query_and_one_round_trip(client: Client, agent_a: A
     original = store.add_if_current
     store.add_if_current = lambda *args: trips.append(args) or original(*args)  # type: ignore[method-assign]
     try:
-        with CaptureQueriesContext(connection) as queries:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            mock.patch.object(lookup, "find", wraps=lookup.find) as find,
+        ):
             assert get_me(client, full) == 200
     finally:
         del store.add_if_current
-    assert len(queries) == 0
+    assert len(queries) == 0 and find.call_count == 0  # (the lookup bypasses Django's cursor)
     assert len(trips) == 1
 
 
@@ -138,21 +142,34 @@ def test_a_wrong_secret_counts_a_failure_and_never_the_keys_limit(
     assert key_count(key) == 1
 
 
-def test_an_unknown_key_id_is_kept_as_unknown_until_a_key_takes_it(
+def test_a_wrong_secret_is_judged_against_the_row_kept_or_not(
     client: Client, agent_a: Agent
 ) -> None:
-    key_id = keyformat.new_key_id()
-    secret = keyformat.new_secret()
+    """So a wrong secret costs what an unknown id costs (one lookup, one round trip),
+    whether or not the process keeps the key: timing tells no key id apart."""
+    key, full = make_key(agent_a)
+    assert get_me(client, full) == 200
+    assert records.get(key.key_id) is not None
+    wrong = keyformat.compose(key.key_id, keyformat.new_secret())
+    unknown = keyformat.compose(keyformat.new_key_id(), keyformat.new_secret())
+    for presented in (wrong, unknown):
+        with mock.patch.object(lookup, "find", wraps=lookup.find) as find:
+            assert get_me(client, presented) == 401
+        assert find.call_count == 1
+    assert records.get(keyformat.parse_full_key(unknown).key_id) is None  # never kept
+
+
+def test_a_key_id_first_seen_unknown_works_once_a_key_takes_it(
+    client: Client, agent_a: Agent
+) -> None:
+    key_id, secret = keyformat.new_key_id(), keyformat.new_secret()
     full = keyformat.compose(key_id, secret)
     assert get_me(client, full) == 401
-    assert records.get(key_id) is not None and records.get(key_id).found is None
-    stale = records.get(key_id)
 
     key = ApiKey(agent=agent_a, name="late", key_id=key_id)
     key.issue_secret()
     key.secret_hash = crypto.hash_secret(key_id, secret)
     key.save()
-    records._records[key_id] = stale
 
     assert get_me(client, full) == 200
 

@@ -1,14 +1,15 @@
 """Each process's copy of the API keys it has seen, current to the request (Redis only).
 
 A guarded request used to need two round trips in a row: the key's row from the database,
-then the counters in Redis. With Redis, a process keeps each key's row (and "no such key"
-for an unknown id) with the key's *generation*, a random token in Redis beside the
-counters. The request checks the secret, expiry and allowlist against the copy in
-process, then one Lua script compares the generation and, only when the copy is current,
-counts (apikeys/counters.py, `add_if_current`). When it is not, nothing is counted: the
-row is read again and the request judged afresh. So a guarded request is the keyed hash
-plus one Redis round trip, and any change still refuses the very next request in every
-process.
+then the counters in Redis. With Redis, a process keeps the row of each key it has served
+with the key's *generation*, a random token in Redis beside the counters. The request
+checks the secret, expiry and allowlist against the copy in process, then one Lua script
+compares the generation and, only when the copy is current, counts (apikeys/counters.py,
+`add_if_current`). When it is not, nothing is counted: the row is read again and the
+request judged afresh. So a guarded request is the keyed hash plus one Redis round trip,
+and any change still refuses the very next request in every process. A secret the copy
+does not accept is judged against the row read now (apikeys/verification.py), so a wrong
+secret costs what an unknown key id costs.
 
 Every change to a key replaces its generation (`changed`, called by the model's signals
 and `ApiKeyQuerySet.update`): first with PENDING, before the change commits, then with a

@@ -249,13 +249,19 @@ def _check_with_copy(
         key = record.key() if record is not None else None
         refusal = _judge(request, presented, key) if key is not None else None
         if key is None or (refusal is not None and refusal.message == INVALID_KEY):
-            if not verify_secret(lookup.find(presented.key_id), presented):
+            found = lookup.find(presented.key_id)
+            if not verify_secret(found, presented):
                 _refuse_secret(presented, client)
                 count_failure(client)
                 raise Refusal(401, INVALID_KEY)
-            # The right secret for a key not kept (or kept stale): keep it, read after
-            # its generation, so any change from here on is seen.
-            record = records.load(presented.key_id, records.current_generation(presented.key_id))
+            # The right secret for a key not kept (or kept stale): keep it, read again
+            # after its generation, so any change from here on is seen; while the key is
+            # changing (PENDING) nothing is kept and the row just read serves.
+            generation = records.current_generation(presented.key_id)
+            if generation == counters.PENDING:
+                record = records.Record(found, generation)
+            else:
+                record = records.load(presented.key_id, generation)
             continue
         assert key is not None
         now = time.time()

@@ -148,9 +148,14 @@ def _key_deleting(sender: type, instance: ApiKey, **kwargs: Any) -> None:
 
 
 def _agent_saved(sender: type, instance: Agent, created: bool, **kwargs: Any) -> None:
-    # The copies hold the agent's name and organization too.
+    # The copies hold the agent's name and organization too. Only what keys/me shows
+    # depends on them, so a rename is not refused when Redis is down: the copies then
+    # show the old name until their generation expires (GENERATION_TTL).
     if not created and enabled():
-        changed(ApiKey.objects.filter(agent=instance).values_list("key_id", flat=True))
+        try:
+            changed(ApiKey.objects.filter(agent=instance).values_list("key_id", flat=True))
+        except counters.CountersUnavailable:
+            logger.warning("Could not tell the web processes that agent %s changed", instance.pk)
 
 
 def connect_signals() -> None:

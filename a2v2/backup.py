@@ -220,7 +220,23 @@ def restore_backup(archive: Path) -> dict[str, Any]:
             dump = str(work / manifest["database"])
             _run([*restore, *_pg_connection_args(), dump], "pg_restore")
         _restore_media(work / "media", manifest["files"])
+    _tell_running_processes()
     return _verify(manifest)
+
+
+def _tell_running_processes() -> None:
+    """Keys arrived around the ORM: processes that keep copies of keys (apikeys/records.py)
+    must read every key again, including ids they had found unknown."""
+    from apikeys import counters, records
+
+    if records.enabled():
+        try:
+            records.store().renew_all()
+        except counters.CountersUnavailable:
+            raise BackupError(
+                "Restored, but Redis is unreachable: restart the web processes so they read "
+                "every API key again."
+            ) from None
 
 
 def _require_empty_database() -> None:

@@ -8,4 +8,9 @@ class ApiKeysConfig(AppConfig):
     verbose_name = "API keys"
 
     def ready(self) -> None:
-        from apikeys import checks  # noqa: F401  (registers the system checks)
+        from apikeys import (
+            checks,  # noqa: F401  (registers the system checks)
+            records,
+        )
+
+        records.connect_signals()

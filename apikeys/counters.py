@@ -23,6 +23,7 @@ import functools
 import hashlib
 import os
 import random
+import secrets
 import sqlite3
 import threading
 import time
@@ -41,6 +42,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # (bucket, seconds it must live, amount to add)
 Entry = tuple[str, int, int]
+
+# A key's generation (Redis only, apikeys/records.py): a random token replaced on every
+# change to the key. PENDING marks a change not yet committed: no process keeps the key
+# then. A generation that is missing (expired, a flushed Redis) is created afresh, so a
+# process's copy never matches it.
+PENDING = "pending"
+GENERATION_TTL = 600
+PENDING_TTL = 300
 
 
 class CountersUnavailable(Exception):
@@ -81,6 +90,34 @@ return counts
 """
 
 
+# The same, first checking the key's generation (KEYS[1]) against the one the process
+# holds (ARGV[1]): counted only when it is current; the current generation is returned
+# first either way (set to ARGV[2] for ARGV[3] seconds when there is none).
+_REDIS_ADD_IF_CURRENT = """
+local current = redis.call("GET", KEYS[1])
+if not current then
+  current = ARGV[2]
+  redis.call("SET", KEYS[1], current, "EX", tonumber(ARGV[3]))
+end
+if current ~= ARGV[1] then return {current} end
+local reply = {current}
+for i = 2, #KEYS do
+  local ttl, amount = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  if amount > 0 then
+    reply[i] = redis.call("INCRBY", KEYS[i], amount)
+    if reply[i] == amount then redis.call("EXPIRE", KEYS[i], ttl) end
+  else
+    reply[i] = tonumber(redis.call("GET", KEYS[i]) or "0")
+  end
+end
+return reply
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class RedisCounters:
     """Counters in Redis, sent over a connection of this process's own (per thread): one
     EVALSHA written and one reply read, without redis-py's pool and retry layers, which
@@ -89,7 +126,10 @@ class RedisCounters:
     def __init__(self, alias: str = "default") -> None:
         self.cache = caches[alias]
         self.client = self.cache._cache.get_client(write=True)  # type: ignore[attr-defined]
-        self.sha = hashlib.sha1(_REDIS_ADD.encode()).hexdigest()
+        self.scripts = {
+            script: hashlib.sha1(script.encode()).hexdigest()
+            for script in (_REDIS_ADD, _REDIS_ADD_IF_CURRENT)
+        }
         self._local = threading.local()
 
     def _connection(self) -> Any:
@@ -101,30 +141,79 @@ class RedisCounters:
         self._local.held = (os.getpid(), connection)
         return connection
 
-    def add(self, entries: Sequence[Entry]) -> list[int]:
+    def _bucket_keys(self, entries: Sequence[Entry]) -> list[str]:
         # make_key, not make_and_validate_key: the latter scans every character (memcached
         # rules), and these keys are ours, plain ASCII.
-        keys = [self.cache.make_key(f"rl:{bucket}") for bucket, _, _ in entries]
+        return [self.cache.make_key(f"rl:{bucket}") for bucket, _, _ in entries]
+
+    def _generation_key(self, key_id: str) -> str:
+        return self.cache.make_key(f"rl:gen:{key_id}")
+
+    def add(self, entries: Sequence[Entry]) -> list[int]:
         args = [value for _, ttl, amount in entries for value in (ttl, amount)]
         try:
-            return [int(count) for count in self._evalsha(keys, args)]
+            reply = self._evalsha(_REDIS_ADD, self._bucket_keys(entries), args)
+        except RedisError as error:
+            raise CountersUnavailable(str(error)) from error
+        return [int(count) for count in reply]
+
+    def add_if_current(
+        self, key_id: str, generation: str, entries: Sequence[Entry]
+    ) -> tuple[str, list[int] | None]:
+        """The key's current generation, and the new counts when `generation` is it (None,
+        nothing counted, when not)."""
+        keys = [self._generation_key(key_id), *self._bucket_keys(entries)]
+        args = [generation, secrets.token_hex(8), GENERATION_TTL]
+        args += [value for _, ttl, amount in entries for value in (ttl, amount)]
+        try:
+            reply = self._evalsha(_REDIS_ADD_IF_CURRENT, keys, args)
+        except RedisError as error:
+            raise CountersUnavailable(str(error)) from error
+        current = _text(reply[0])
+        if current != generation:
+            return current, None
+        return current, [int(count) for count in reply[1:]]
+
+    def mark_changed(self, key_ids: Sequence[str]) -> None:
+        """These keys are changing: no process may keep them until `renew`."""
+        self._set_generations(key_ids, lambda: PENDING, PENDING_TTL)
+
+    def renew(self, key_ids: Sequence[str]) -> None:
+        """These keys changed (committed): every process's copy is out of date."""
+        self._set_generations(key_ids, lambda: secrets.token_hex(8), GENERATION_TTL)
+
+    def renew_all(self) -> None:
+        """Every key changed (a restored database): no process's copy is current."""
+        try:
+            pattern = self.cache.make_and_validate_key("rl:gen:*")
+            for found in self.client.scan_iter(match=pattern, count=1000):
+                self.client.delete(found)
         except RedisError as error:
             raise CountersUnavailable(str(error)) from error
 
-    def _evalsha(self, keys: list[str], args: list[int], retry: bool = True) -> Any:
+    def _set_generations(self, key_ids: Sequence[str], value: Any, ttl: int) -> None:
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key_id in key_ids:
+                    pipe.set(self._generation_key(key_id), value(), ex=ttl)
+                pipe.execute()
+        except RedisError as error:
+            raise CountersUnavailable(str(error)) from error
+
+    def _evalsha(self, script: str, keys: list[str], args: list[Any], retry: bool = True) -> Any:
         connection = self._connection()
         try:
-            connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            connection.send_command("EVALSHA", self.scripts[script], len(keys), *keys, *args)
             return connection.read_response()
         except NoScriptError:  # a restarted or flushed Redis: load the script, once
-            connection.send_command("SCRIPT", "LOAD", _REDIS_ADD)
+            connection.send_command("SCRIPT", "LOAD", script)
             connection.read_response()
-            return self._evalsha(keys, args, retry=False)
+            return self._evalsha(script, keys, args, retry=False)
         except (RedisConnectionError, RedisTimeoutError):
             connection.disconnect()
             if not retry:
                 raise
-            return self._evalsha(keys, args, retry=False)  # a dropped connection: once more
+            return self._evalsha(script, keys, args, retry=False)  # a dropped connection: once more
 
     def prune(self, *, dry_run: bool = False) -> int:
         return 0  # Redis expires the keys itself

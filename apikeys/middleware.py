@@ -12,7 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from a2v2.envelope import error_response
 from a2v2.http import client_ip
 from a2v2.middleware import database_error_response, is_open_api
-from apikeys.verification import Refusal, admit, authenticate, client_of
+from apikeys import records
+from apikeys.verification import Refusal, check
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,7 @@ class ApiKeyMiddleware:
         if not is_open_api(request) or request.resolver_match.url_name in self.public_routes:
             return None
         try:
-            key = authenticate(request)
-            decision = admit(key, client_of(request))
+            key, decision = check(request)
         except Refusal as refusal:
             request.key_refusal = refusal  # type: ignore[attr-defined]  # counted by a2v2.metrics
             response = error_response(refusal.status, refusal.message)
@@ -59,6 +59,7 @@ class ApiKeyMiddleware:
         request.api_key = key  # type: ignore[attr-defined]
         try:
             key.record_use(client_ip(request))
+            records.note_use(key)
         except DatabaseError:
             logger.warning("Could not record the last use of key_id=%s", key.key_id)
         return None

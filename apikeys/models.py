@@ -28,6 +28,7 @@ from accounts.models import (
     new_public_id,
 )
 from apikeys import crypto, keyformat
+from apikeys.counters import CountersUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,15 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def expired(self) -> ApiKeyQuerySet:
         return self.filter(expires_at__lte=timezone.now())
 
+    def update(self, **kwargs: object) -> int:
+        """Every process that keeps these keys (apikeys/records.py) learns of the change
+        first, unless it touches nothing they keep (the last-use stamp, the Exposed flag)."""
+        from apikeys import records
+
+        if records.tells(kwargs) and records.enabled():
+            records.changed(self.values_list("key_id", flat=True))
+        return super().update(**kwargs)
+
 
 class ApiKey(AgentAudited, models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="api_keys")
@@ -282,7 +292,11 @@ class ApiKey(AgentAudited, models.Model):
         against. Conditional, so a rotation in between is never undone."""
         field = "secret_hash" if matched == self.secret_hash else "previous_secret_hash"
         upgraded = crypto.hash_secret(self.key_id, secret)
-        ApiKey.objects.filter(pk=self.pk, **{field: matched}).update(**{field: upgraded})
+        try:
+            ApiKey.objects.filter(pk=self.pk, **{field: matched}).update(**{field: upgraded})
+        except CountersUnavailable:  # Redis is down (apikeys/records.py): on a later use
+            logger.warning("Could not upgrade the hash of key_id=%s now", self.key_id)
+            return
         setattr(self, field, upgraded)
 
     def rehash_from_copy(self) -> bool:
@@ -426,6 +440,8 @@ class ApiKey(AgentAudited, models.Model):
         ApiKey.objects.filter(pk=self.pk, last_used_at=self.last_used_at).update(
             last_used_at=now, last_used_ip=str(address) if address else None
         )
+        # Whether this process's update won or another's did, the key was just stamped.
+        self.last_used_at = now
 
 
 class RateCounter(models.Model):

@@ -1,7 +1,9 @@
 """Where an API key is verified: the one path every /v1/open request takes.
 
 1. The credential's shape and checksum: no I/O.
-2. The key row by its public id: one query, on every request (apikeys/lookup.py), so a
+2. The key row by its public id: one query (apikeys/lookup.py) on every request; with
+   Redis, the process's kept copy instead (apikeys/records.py), confirmed current by the
+   round trip of step 5, which counts nothing when it is not (`check`). Either way a
    deleted, narrowed, re-allowlisted, expired or rotated key is refused by the very next
    request in every process.
 3. The secret: HMAC-SHA256 under the server's hashing key, compared in constant time
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from django.http import HttpRequest
 
 from a2v2.http import client_ip
-from apikeys import counters, crypto, exposure, keyformat, lookup, ratelimit
+from apikeys import counters, crypto, exposure, keyformat, lookup, ratelimit, records
 from apikeys.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -139,28 +141,66 @@ def count_failure(client: str) -> None:
         raise _too_many_failures(window, now)
 
 
-def authenticate(request: HttpRequest) -> ApiKey:
-    """The key this request presents, or a Refusal saying why not."""
-    client = client_of(request)
+def _presented(request: HttpRequest, client: str) -> keyformat.PresentedKey:
     try:
-        presented = presented_key(request)
+        return presented_key(request)
     except Refusal as refusal:
         if refusal.status == 401:
             count_failure(client)
         if refusal.status == 400:  # a key in the URL: flag it for rotation if it is real
             exposure.report_key_in_url(request, client)
         raise
-    key = lookup.find(presented.key_id)
+
+
+def _judge(
+    request: HttpRequest, presented: keyformat.PresentedKey, key: ApiKey | None
+) -> Refusal | None:
+    """What this key (None: unknown id) says of the request, before anything is counted."""
     if not verify_secret(key, presented):
-        logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
-        count_failure(client)
-        raise Refusal(401, INVALID_KEY)
+        return Refusal(401, INVALID_KEY)
     assert key is not None
     if key.is_expired:
-        raise Refusal(401, "This API key has expired.")
+        return Refusal(401, "This API key has expired.")
     if not key.allows_ip(client_ip(request)):
-        raise Refusal(403, "Requests from this IP address are not allowed for this API key.")
+        return Refusal(403, "Requests from this IP address are not allowed for this API key.")
+    return None
+
+
+def _refuse_secret(presented: keyformat.PresentedKey, client: str) -> None:
+    logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
+
+
+def authenticate(request: HttpRequest) -> ApiKey:
+    """The key this request presents, or a Refusal saying why not."""
+    client = client_of(request)
+    presented = _presented(request, client)
+    key = lookup.find(presented.key_id)
+    refusal = _judge(request, presented, key)
+    if refusal is not None:
+        if refusal.message == INVALID_KEY:
+            _refuse_secret(presented, client)
+            count_failure(client)
+        raise refusal
+    assert key is not None
     return key
+
+
+def _admission(key: ApiKey, client: str, now: float) -> list[counters.Entry]:
+    """The key's per-minute and per-hour windows, counted, and the client's failures, read.
+    Counted before the failure budget is known (one round trip): a call refused for its
+    address's failures still counts against the key, like any refused call."""
+    windows = ratelimit.key_windows(key.rate_limit_per_minute, key.rate_limit_per_hour)
+    entries = [(w.bucket(f"key:{key.key_id}", now), w.seconds, 1) for w in windows]
+    entries.append(_failures(ratelimit.failure_window(), client, now, 0))
+    return entries
+
+
+def _decision(key: ApiKey, counts: list[int], now: float) -> ratelimit.Decision:
+    failure_window = ratelimit.failure_window()
+    if counts[-1] >= failure_window.limit:
+        raise _too_many_failures(failure_window, now)
+    windows = ratelimit.key_windows(key.rate_limit_per_minute, key.rate_limit_per_hour)
+    return ratelimit.decide(windows, counts[:-1], now)
 
 
 def admit(key: ApiKey, client: str) -> ratelimit.Decision:
@@ -168,19 +208,75 @@ def admit(key: ApiKey, client: str) -> ratelimit.Decision:
     client's failed attempts, in one round trip. A Refusal (429) when the client is past
     its failure budget; (503) when the counters are unreachable and
     RATELIMIT_ON_CACHE_FAILURE is "closed" ("open": served uncounted)."""
-    now, failure_window = time.time(), ratelimit.failure_window()
-    windows = ratelimit.key_windows(key.rate_limit_per_minute, key.rate_limit_per_hour)
-    # Counted before the failure budget is known (one round trip): a call refused for
-    # its address's failures still counts against the key, like any refused call.
-    entries = [(w.bucket(f"key:{key.key_id}", now), w.seconds, 1) for w in windows]
-    entries.append(_failures(failure_window, client, now, 0))
+    now = time.time()
     try:
-        counts = counters.add(entries)
+        counts = counters.add(_admission(key, client, now))
     except counters.CountersUnavailable:
         if not ratelimit.fail_open():
             raise _cache_down() from None
         logger.warning("Rate-limit counters unreachable; serving key_id=%s uncounted", key.key_id)
         return ratelimit.Decision.uncounted()
-    if counts[-1] >= failure_window.limit:
-        raise _too_many_failures(failure_window, now)
-    return ratelimit.decide(windows, counts[:-1], now)
+    return _decision(key, counts, now)
+
+
+def check(request: HttpRequest) -> tuple[ApiKey, ratelimit.Decision]:
+    """`authenticate` then `admit`: the key and its rate-limit decision, or a Refusal.
+
+    With Redis the key comes from this process's copy (apikeys/records.py), confirmed
+    current by the round trip that counts; without it, or when Redis cannot be reached,
+    from the database as `authenticate` reads it (the RATELIMIT_ON_CACHE_FAILURE policy
+    then applies as before)."""
+    client = client_of(request)
+    if records.enabled():
+        presented = _presented(request, client)
+        try:
+            return _check_with_copy(request, client, presented)
+        except counters.CountersUnavailable:
+            records.clear()  # nothing can be confirmed now
+    key = authenticate(request)
+    return key, admit(key, client)
+
+
+def _check_with_copy(
+    request: HttpRequest, client: str, presented: keyformat.PresentedKey
+) -> tuple[ApiKey, ratelimit.Decision]:
+    """Only a secret the kept copy accepts is served from it. Any other (a wrong secret, an
+    unknown id, a key this process does not keep yet, a secret newer than the copy) is
+    judged against the row read now, as without Redis, so a wrong secret costs the same
+    whether or not its key id exists or is kept."""
+    record = records.get(presented.key_id)
+    for _ in range(3):
+        key = record.key() if record is not None else None
+        refusal = _judge(request, presented, key) if key is not None else None
+        if key is None or (refusal is not None and refusal.message == INVALID_KEY):
+            found = lookup.find(presented.key_id)
+            if not verify_secret(found, presented):
+                _refuse_secret(presented, client)
+                count_failure(client)
+                raise Refusal(401, INVALID_KEY)
+            # The right secret for a key not kept (or kept stale): keep it, read again
+            # after its generation, so any change from here on is seen; while the key is
+            # changing (PENDING) nothing is kept and the row just read serves.
+            generation = records.current_generation(presented.key_id)
+            if generation == counters.PENDING:
+                record = records.Record(found, generation)
+            else:
+                record = records.load(presented.key_id, generation)
+            continue
+        assert key is not None
+        now = time.time()
+        entries = [] if refusal is not None else _admission(key, client, now)
+        if record.generation == counters.PENDING:  # the key is changing: read, not kept
+            counts: list[int] | None = counters.add(entries)
+        else:
+            generation, counts = records.store().add_if_current(
+                presented.key_id, record.generation, entries
+            )
+            if counts is None:  # the key changed since this copy: read it again
+                records.forget(presented.key_id)
+                record = records.load(presented.key_id, generation)
+                continue
+        if refusal is not None:  # expired, or another address: confirmed by the copy
+            raise refusal
+        return key, _decision(key, counts, now)
+    raise counters.CountersUnavailable("the key kept changing")

@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
@@ -27,6 +28,7 @@ from a2v2.http import AuthenticatedHttpRequest
 from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction, AuditStatus
 from accounts.sudo import sudo_required
+from apikeys.counters import CountersUnavailable
 from apikeys.crypto import UndecryptableKey
 from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateForm
 from apikeys.models import GRACE_PERIODS, ApiKey, WebhookEventType
@@ -59,7 +61,11 @@ def key_manager(view: KeyView) -> KeyView:
         if is_phone(request):
             response = render(request, PAGE, page_context(access, desktop_only=True))
         else:
-            response = view(request, access, **kwargs)
+            try:
+                with transaction.atomic():  # the audit event goes with the change
+                    response = view(request, access, **kwargs)
+            except CountersUnavailable:
+                response = keys_unchanged(request, access)
         patch_vary_headers(response, ("HX-Request", "User-Agent", "Sec-CH-UA-Mobile"))
         response["Accept-CH"] = "Sec-CH-UA-Mobile"
         add_never_cache_headers(response)
@@ -105,6 +111,25 @@ def keys_changed(
     reswap(response, "outerHTML")
     trigger_client_event(response, "showToast", {"message": message})
     trigger_client_event(response, "closeModal", after="settle")
+    return response
+
+
+KEYS_UNREACHABLE = (
+    "Nothing was changed: Redis, which tells every web process of a change to a key, "
+    "cannot be reached. Try again shortly."
+)
+
+
+def keys_unchanged(request: AuthenticatedHttpRequest, access: AgentAccess) -> HttpResponse:
+    """A change refused because Redis is down (apikeys/records.py): say so, keep the
+    dialog and what was typed (htmx), else back to the list with the message."""
+    if not request.htmx:
+        messages.error(request, KEYS_UNREACHABLE)
+        return redirect("apikeys:api-permissions", access.agent.public_id)
+    # 200, not 503: htmx would add its generic "Something went wrong" toast to this one.
+    response = HttpResponse()
+    reswap(response, "none")
+    trigger_client_event(response, "showToast", {"message": KEYS_UNREACHABLE, "kind": "error"})
     return response
 
 

@@ -27,7 +27,7 @@ key id. Usage:
   .venv/bin/python bench/auth_bench.py --postgres-redis   # PostgreSQL + Redis
   .venv/bin/python bench/auth_bench.py --both
 
---postgres-redis recreates the databases a2v2_bench (ours) and a2v2_bench_peer (the peer)
+--postgres-redis recreates the databases a2v2_bench (ours; --database NAME) and NAME_peer
 and uses Redis database 14: they are the bench's own. Both apps keep database connections
 open (CONN_MAX_AGE=60) so neither pays a connection per request. Needs wrk
 (`apt-get install wrk`). On a shared machine compare the ratios, which are measured in
@@ -144,7 +144,7 @@ def round_robin_script(path: Path, header: str, values: list[str]) -> Path:
 # --- ours -------------------------------------------------------------------------------
 
 
-def our_env(folder: Path, postgres_redis: bool) -> dict[str, str]:
+def our_env(folder: Path, postgres_redis: bool, database: str = "a2v2_bench") -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
@@ -160,7 +160,7 @@ def our_env(folder: Path, postgres_redis: bool) -> dict[str, str]:
     }
     env.pop("RATELIMIT_SQLITE_PATH", None)
     if postgres_redis:
-        return env | {"DATABASE_URL": f"{PG}/a2v2_bench", "CACHE_URL": REDIS}
+        return env | {"DATABASE_URL": f"{PG}/{database}", "CACHE_URL": REDIS}
     return env | {
         "DATABASE_URL": f"sqlite:///{folder / 'ours' / 'bench.sqlite3'}",
         "CACHE_URL": "dbcache://a2v2_cache",
@@ -383,14 +383,16 @@ def bench(args: argparse.Namespace, postgres_redis: bool) -> None:
     servers: list[subprocess.Popen] = []
     try:
         if postgres_redis:
-            recreate_postgres("a2v2_bench")
-            recreate_postgres("a2v2_bench_peer")
+            recreate_postgres(args.database)
+            recreate_postgres(f"{args.database}_peer")
             subprocess.run(["redis-cli", "-n", "14", "flushdb"], check=True, capture_output=True)
-        env = our_env(folder, postgres_redis)
+        env = our_env(folder, postgres_redis, args.database)
         print("==> preparing ours and the peer", flush=True)
         keys = prepare_ours(env, args.keys * 2)
         python = peer_venv(Path(args.peer_venv), args.fresh_peer)
-        peer_database = f"{PG}/a2v2_bench_peer" if postgres_redis else str(folder / "peer.sqlite3")
+        peer_database = (
+            f"{PG}/{args.database}_peer" if postgres_redis else str(folder / "peer.sqlite3")
+        )
         peer_env = prepare_peer(python, folder / "peer", peer_database, args.keys)
         peer_keys = json.loads(peer_env["PEER_KEYS"])
 
@@ -561,6 +563,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--samples", type=int, default=300, help="for the refusal timing")
     parser.add_argument("--postgres-redis", action="store_true")
+    parser.add_argument(
+        "--database", default="a2v2_bench", help="PostgreSQL database (and NAME_peer) to recreate"
+    )
     parser.add_argument("--both", action="store_true", help="SQLite, then PostgreSQL + Redis")
     parser.add_argument(
         "--peer-venv", default=str(Path(tempfile.gettempdir()) / "a2v2-bench-peer-venv")

@@ -372,6 +372,8 @@ def cursor_at(agent: Any, position: int) -> str:
 
 
 def explain(agent: Any, deep: int) -> None:
+    from django.db.models import Count
+
     from contacts.models import Contact
 
     contacts = Contact.objects.for_agent(agent).visible()
@@ -383,6 +385,8 @@ def explain(agent: Any, deep: int) -> None:
         .after(*cursor_values(agent, (deep - 1) * 100))
         .values_list("pk", flat=True)[:101],
         "search page ids": contacts.search("mar").values_list("pk", flat=True)[:20],
+        # The search's total: what `.count()` runs, with the agent as the one group.
+        "search count": contacts.search("mar").order_by().values("agent").annotate(n=Count("*")),
         "email": contacts.with_email(person(5)[1]),
     }
     for label, queryset in plans.items():

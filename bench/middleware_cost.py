@@ -155,7 +155,7 @@ def setup(args: argparse.Namespace) -> list[str]:
         sys.path.insert(0, str(ROOT))
         from bench.stack import recreate_database
 
-        os.environ["DATABASE_URL"] = recreate_database("a2v2_bench", drop=True)
+        os.environ["DATABASE_URL"] = recreate_database(args.database, drop=True)
         os.environ["CACHE_URL"] = "redis://127.0.0.1:6379/14"
     import warnings
 
@@ -197,6 +197,7 @@ def main() -> None:
         action="store_true",
         help="PostgreSQL (database a2v2_bench, recreated) and Redis (database 14)",
     )
+    parser.add_argument("--database", default="a2v2_bench", help="with --postgres-redis")
     args = parser.parse_args()
     keys = setup(args)
     logging.disable(logging.CRITICAL)

@@ -12,7 +12,7 @@ from django.test import Client
 
 from accounts import sudo
 from accounts.models import Agent, Organization, Role, User
-from apikeys import counters
+from apikeys import counters, records
 from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
 from tests.webhook_receiver import receiver  # noqa: F401 (a fixture)
 
@@ -32,10 +32,12 @@ def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
         )
         cache.clear()
         counters.store().clear()
+        records.clear()  # rows rolled back between tests tell no process
     yield
     if uses_db:
         cache.clear()
         counters.store().clear()
+        records.clear()
 
 
 @pytest.fixture

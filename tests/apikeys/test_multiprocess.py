@@ -1,9 +1,12 @@
 """Changes to a key reach every web process at once: a real gunicorn with several workers.
 
-Nothing about a key is cached in a process, so revoking, narrowing, re-allowlisting,
-expiring or rotating it (without grace) refuses the very next request in every worker.
-gunicorn's access log names the worker (pid) that served each request, so the test checks
-that every worker served the key before the change and refused it after.
+Twice: on the SQLite default, where every request reads the key's row, and with Redis,
+where every worker keeps the row it read and confirms it with the key's generation in the
+round trip that counts (apikeys/records.py). Either way revoking, narrowing,
+re-allowlisting, shortening the expiry of or rotating a key (without grace), from another
+process, refuses the very next request in every worker. gunicorn's access log names the
+worker (pid) that served each request, so the test checks that every worker served the key
+before the change (and so, with Redis, keeps a copy of it) and refused it after.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy import services
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 3
 TRIES = WORKERS * 8
+MAX_TRIES = WORKERS * 60
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +41,15 @@ def free_port() -> int:
 
 
 class Deployment:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, cache_url: str) -> None:
         self.folder = folder
+        self.uses_redis = cache_url.startswith("redis://")
         self.access_log = folder / "access.log"
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "a2v2.settings",
             "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
-            "CACHE_URL": "dbcache://a2v2_cache",
+            "CACHE_URL": cache_url,
             "SECRET_KEY": "multiprocess-test-secret-key-0123456789-abcdefghijklmnop",
             "KEY_ENCRYPTION_KEYS": "multiprocess-test-kek",
             "APIKEY_HASH_KEYS": "multiprocess-test-hashing-key-0123456789-abcdef",
@@ -94,9 +101,18 @@ class Deployment:
         return {pid for pid, code, *_ in lines if code == str(status)}
 
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    site = Deployment(tmp_path_factory.mktemp("deployment"))
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    cache_url = "dbcache://a2v2_cache"
+    if request.param == "redis":
+        services.require(services.redis_reachable(), f"Redis ({services.REDIS_URL})")
+        cache_url = services.REDIS_URL
+        import redis
+
+        redis.Redis.from_url(cache_url).flushdb()  # this run's own database (TEST_REDIS_URL)
+    site = Deployment(tmp_path_factory.mktemp("deployment"), cache_url)
     site.manage("migrate", "-v", "0")
     site.manage("createcachetable")
     site.agent = json.loads(
@@ -136,17 +152,27 @@ def status(site: Deployment, key: str, path: str = "/v1/open/keys/me") -> int:
         return error.code
 
 
-def served_by_every_worker(site: Deployment, key: str, path: str) -> None:
+def answered_by_every_worker(site: Deployment, key: str, path: str, expected: int) -> None:
+    """Every answer is `expected`, the very first after a change included, and the calls go
+    on (a few hundred at most) until each worker has given one: which worker takes a
+    connection is the kernel's choice, and a busy machine can starve one for a while."""
     mark = site.log_mark()
-    assert {status(site, key, path) for _ in range(TRIES)} == {200}
-    assert len(site.workers_since(mark, 200)) == WORKERS, "not every worker served the key"
+    answers: set[int] = set()
+    for tries in range(1, MAX_TRIES + 1):
+        answers.add(status(site, key, path))
+        checking = tries >= TRIES and tries % WORKERS == 0
+        if checking and len(site.workers_since(mark, expected)) == WORKERS:
+            break
+    assert answers == {expected}
+    assert len(site.workers_since(mark, expected)) == WORKERS, f"not every worker {expected}"
+
+
+def served_by_every_worker(site: Deployment, key: str, path: str) -> None:
+    answered_by_every_worker(site, key, path, 200)
 
 
 def refused_by_every_worker(site: Deployment, key: str, path: str, expected: int) -> None:
-    mark = site.log_mark()
-    # The set includes the very first request after the change.
-    assert {status(site, key, path) for _ in range(TRIES)} == {expected}
-    assert len(site.workers_since(mark, expected)) == WORKERS, "not every worker refused it"
+    answered_by_every_worker(site, key, path, expected)
 
 
 def contacts_path(site: Deployment) -> str:
@@ -159,7 +185,8 @@ def contacts_path(site: Deployment) -> str:
         ("revoked", None, 401),
         ("narrowed", "contacts_read=False", 403),
         ("allowlist changed", "ip_allowlist='203.0.113.7'", 403),
-        ("expired", "expires_at=timezone.now() - timedelta(seconds=1)", 401),
+        ("expiry shortened", "expires_at=timezone.now() - timedelta(seconds=1)", 401),
+        ("every permission removed", "contacts_read=False, contacts_create=False", 403),
     ],
 )
 def test_a_changed_key_is_refused_by_every_worker_at_once(
@@ -190,9 +217,32 @@ def test_a_secret_rotated_without_grace_is_refused_by_every_worker_at_once(
     served_by_every_worker(deployment, rotated["key"], path)
 
 
+def test_a_renamed_agent_shows_in_every_worker_at_once(deployment: Deployment) -> None:
+    key = deployment.new_key()
+    served_by_every_worker(deployment, key["key"], "/v1/open/keys/me")
+    deployment.manage(
+        "shell",
+        "-c",
+        "from accounts.models import Agent; "
+        f"agent = Agent.objects.get(public_id={deployment.agent!r}); "
+        "agent.name = 'Renamed'; agent.save()",
+    )
+    names = set()
+    for _ in range(TRIES):
+        request = urllib.request.Request(
+            f"{deployment.base}/v1/open/keys/me",
+            headers={"X-API-Key": key["key"], "Connection": "close"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            names.add(json.load(response)["data"]["agent"]["name"])
+    assert names == {"Renamed"}
+
+
 def test_every_worker_counts_in_one_sqlite_file_beside_the_database(
     deployment: Deployment,
 ) -> None:
+    if deployment.uses_redis:
+        pytest.skip("the counters are in Redis here")
     key = json.loads(
         deployment.manage(
             "apikey", "create", "--agent", deployment.agent, "--name", "limited",

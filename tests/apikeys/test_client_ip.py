@@ -42,6 +42,7 @@ def test_only_trusted_hops_means_the_left_most_trusted_one() -> None:
 
 # --- IPv6, brackets, malformed hops and proxy lists ------------------------------------
 
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -62,7 +62,17 @@ def test_an_address_is_parsed_bracketed_or_not_and_mapped_ipv6_folded(
 
 
 @pytest.mark.parametrize(
-    "value", ["", "unknown", "203.0.113", "203.0.113.9:443", "[2001:db8::1]:443", "2001:db8::g"]
+    "value",
+    [
+        "",
+        "unknown",
+        "203.0.113",
+        "203.0.113.9:443",
+        "[2001:db8::1]:443",
+        "2001:db8::g",
+        "X203.0.113.9X",  # only brackets are taken off, nothing else
+        "[[2001:db8::1]]x",
+    ],
 )
 def test_anything_else_is_not_an_address(value: str) -> None:
     assert parse_ip(value) is None

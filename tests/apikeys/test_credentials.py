@@ -3,7 +3,10 @@ status, message and challenge a client (or someone probing) sees on /v1/open."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from django.http import HttpResponse
 from django.test import Client, override_settings
 
 from accounts.models import Agent
@@ -12,6 +15,7 @@ from apikeys.models import ApiKey
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
+Issued = tuple[ApiKey, str]  # a key and its full string
 ME = "/v1/open/keys/me"
 CHALLENGE = 'Bearer realm="a2v2"'
 MISSING = (
@@ -26,7 +30,7 @@ INVALID = "Invalid API key."
 IN_URL = "API keys are not accepted in the URL; send the x-api-key header."
 
 
-def refused(response, status: int, message: str) -> None:  # type: ignore[no-untyped-def]
+def refused(response: HttpResponse, status: int, message: str) -> None:
     assert response.status_code == status, response.content
     assert response.json() == {"success": False, "message": message, "errors": {}}
     if status == 401:
@@ -44,7 +48,7 @@ def bad_checksum(full: str) -> str:
 
 
 @pytest.fixture
-def key(agent_a: Agent) -> tuple[ApiKey, str]:
+def key(agent_a: Agent) -> Issued:
     return make_key(agent_a, "contacts_read")
 
 
@@ -52,12 +56,12 @@ def key(agent_a: Agent) -> tuple[ApiKey, str]:
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
-def test_the_bearer_scheme_in_any_case(client: Client, key, scheme: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_bearer_scheme_in_any_case(client: Client, key: Issued, scheme: str) -> None:
     response = client.get(ME, headers={"authorization": f"{scheme} {key[1]}"})
     assert response.status_code == 200 and response.json()["data"]["keyId"] == key[0].key_id
 
 
-def test_whitespace_around_a_key_is_forgiven_in_every_form(client: Client, key) -> None:  # type: ignore[no-untyped-def]
+def test_whitespace_around_a_key_is_forgiven_in_every_form(client: Client, key: Issued) -> None:
     api_key, full = key
     assert client.get(ME, headers={"authorization": f"Bearer  {full} "}).status_code == 200
     assert client.get(ME, headers={"x-api-key": f" {full} "}).status_code == 200
@@ -65,7 +69,7 @@ def test_whitespace_around_a_key_is_forgiven_in_every_form(client: Client, key) 
     assert client.get(ME, headers=two).status_code == 200
 
 
-def test_authorization_is_read_before_x_api_key(client: Client, key) -> None:  # type: ignore[no-untyped-def]
+def test_authorization_is_read_before_x_api_key(client: Client, key: Issued) -> None:
     _, full = key
     both = {"authorization": f"Bearer {full}", "x-api-key": "garbage"}
     assert client.get(ME, headers=both).status_code == 200
@@ -75,7 +79,7 @@ def test_authorization_is_read_before_x_api_key(client: Client, key) -> None:  #
 
 def test_the_two_header_form_is_read_before_a_whole_key_in_x_api_key(
     client: Client,
-    key,  # type: ignore[no-untyped-def]
+    key: Issued,
 ) -> None:
     _, full = key
     # A whole key in x-api-key with a secret beside it is not the two-header form's key id.
@@ -93,7 +97,7 @@ def test_no_credentials_at_all(client: Client) -> None:
     refused(client.get(ME), 401, MISSING)
 
 
-def test_a_secret_without_a_key_id_is_missing_credentials(client: Client, key) -> None:  # type: ignore[no-untyped-def]
+def test_a_secret_without_a_key_id_is_missing_credentials(client: Client, key: Issued) -> None:
     refused(client.get(ME, headers={"x-api-secret": secret_of(key[1])}), 401, MISSING)
 
 
@@ -103,8 +107,8 @@ def test_a_secret_without_a_key_id_is_missing_credentials(client: Client, key) -
 )
 def test_any_other_authorization_scheme_is_refused(
     client: Client,
-    key,
-    authorization: str,  # type: ignore[no-untyped-def]
+    key: Issued,
+    authorization: str,
 ) -> None:
     value = authorization.format(full=key[1])
     refused(client.get(ME, headers={"authorization": value}), 401, USE_BEARER)
@@ -123,10 +127,10 @@ def test_any_other_authorization_scheme_is_refused(
 @pytest.mark.parametrize("where", ["bearer", "x-api-key"])
 def test_a_malformed_whole_key_is_refused_with_its_reason(
     client: Client,
-    key,
-    mangle,
+    key: Issued,
+    mangle: Callable[[str], str],
     message: str,
-    where: str,  # type: ignore[no-untyped-def]
+    where: str,
 ) -> None:
     value = mangle(key[1])
     headers = {"authorization": f"Bearer {value}"} if where == "bearer" else {"x-api-key": value}
@@ -146,9 +150,9 @@ def test_a_malformed_whole_key_is_refused_with_its_reason(
 )
 def test_a_malformed_two_header_form_is_refused(
     client: Client,
-    key,
-    key_id,
-    secret,  # type: ignore[no-untyped-def]
+    key: Issued,
+    key_id: Callable[[str], str],
+    secret: Callable[[str], str],
 ) -> None:
     api_key, full = key
     headers = {"x-api-key": key_id(api_key.key_id), "x-api-secret": secret(secret_of(full))}
@@ -156,8 +160,8 @@ def test_a_malformed_two_header_form_is_refused(
 
 
 def test_a_wrong_secret_an_unknown_id_and_a_borrowed_secret_answer_alike(
-    client: Client, agent_a: Agent, key
-) -> None:  # type: ignore[no-untyped-def]
+    client: Client, agent_a: Agent, key: Issued
+) -> None:
     api_key, full = key
     _, other_full = make_key(agent_a)
     attempts = {
@@ -206,27 +210,27 @@ def test_every_credential_name_in_the_query_string_is_refused_in_any_case(
         refused(client.get(f"{ME}?{spelling}"), 400, IN_URL)
 
 
-def test_a_key_in_the_url_is_refused_even_with_a_good_header(client: Client, key) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_in_the_url_is_refused_even_with_a_good_header(client: Client, key: Issued) -> None:
     _, full = key
     response = client.get(f"{ME}?page=1&Token={full}", headers={"x-api-key": full})
     refused(response, 400, IN_URL)
 
 
-def test_other_query_parameters_are_fine(client: Client, key) -> None:  # type: ignore[no-untyped-def]
+def test_other_query_parameters_are_fine(client: Client, key: Issued) -> None:
     _, full = key
     for query in ({"page": "2"}, {"keys": "1"}, {"api": "x"}, {"secret_santa": "y"}):
         assert client.get(ME, query, headers={"x-api-key": full}).status_code == 200
 
 
 @override_settings(APIKEY_FAILURES_PER_CLIENT=2)
-def test_a_key_in_the_url_does_not_use_up_the_failure_budget(client: Client, key) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_in_the_url_does_not_use_up_the_failure_budget(client: Client, key: Issued) -> None:
     _, full = key
     for _ in range(5):
         refused(client.get(ME, {"api_key": "x"}), 400, IN_URL)
     assert client.get(ME, headers={"x-api-key": full}).status_code == 200
 
 
-def test_a_refused_header_key_is_not_flagged_as_sent_in_a_url(client: Client, key) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_header_key_is_not_flagged_as_sent_in_a_url(client: Client, key: Issued) -> None:
     api_key, full = key
     # The real key sits in an unrelated parameter; the request is refused for its headers.
     response = client.get(ME, {"q": full}, headers={"authorization": "Basic abc"})

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -29,7 +30,7 @@ INVALID = "Invalid API key."
 LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
-def answer(response) -> tuple[int, str, str | None]:  # type: ignore[no-untyped-def]
+def answer(response: HttpResponse) -> tuple[int, str, str | None]:
     return response.status_code, response.json()["message"], response.get("Retry-After")
 
 

@@ -4,6 +4,7 @@ X-RateLimit-* values a client reads, under a frozen clock."""
 from __future__ import annotations
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client, override_settings
 from freezegun import freeze_time
 
@@ -28,11 +29,11 @@ def _responses_built_before_the_clock_stops(client: Client, agent_a: Agent) -> N
     counters.store().clear()
 
 
-def call(client: Client, key: str, address: str = "198.51.100.5"):  # type: ignore[no-untyped-def]
+def call(client: Client, key: str, address: str = "198.51.100.5") -> HttpResponse:
     return client.get(ME, headers={"x-api-key": key}, REMOTE_ADDR=address)
 
 
-def limits(response) -> tuple[str | None, ...]:  # type: ignore[no-untyped-def]
+def limits(response: HttpResponse) -> tuple[str | None, ...]:
     names = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")
     return tuple(response.get(name) for name in names)
 
@@ -144,7 +145,7 @@ def test_behind_a_trusted_proxy_the_budget_is_the_forwarded_clients(
 ) -> None:
     key, full = make_key(agent_a)
 
-    def via_proxy(value: str, forwarded: str):  # type: ignore[no-untyped-def]
+    def via_proxy(value: str, forwarded: str) -> HttpResponse:
         headers = {"x-api-key": value, "x-forwarded-for": forwarded}
         return client.get(ME, headers=headers, REMOTE_ADDR="10.0.0.2")
 

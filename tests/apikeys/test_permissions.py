@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.urls import ResolverMatch
 
 from a2v2.envelope import ApiError
@@ -123,8 +123,8 @@ def test_a_path_without_an_agent_needs_only_the_permission(agent_a: Agent) -> No
 
 
 def test_a_key_with_no_permissions_is_refused_everywhere_but_keys_me(
-    client, agent_a: Agent
-) -> None:  # type: ignore[no-untyped-def]
+    client: Client, agent_a: Agent
+) -> None:
     _, full = make_key(agent_a)
     headers = {"x-api-key": full}
     assert client.get("/v1/open/keys/me", headers=headers).status_code == 200

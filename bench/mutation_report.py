@@ -130,6 +130,9 @@ def main() -> int:
             print(f"\n# survived: {name}\n{diff}")
         for name, code in t.other:
             print(f"\n# not judged (exit code {code}): {name}")
+    for t in tallies:
+        for name, e in t.equivalent:
+            print(f"# equivalent: {name}: {e.reason}")
     used = {e for t in tallies for _, e in t.equivalent}
     for e in equivalents:
         if e.module in args.modules and e not in used:

@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from freezegun import freeze_time
 
 from accounts.models import Agent
-from apikeys import counters, keyformat
+from apikeys import keyformat
 from apikeys.models import ApiKey
 from tests.factories import make_key
 
@@ -17,16 +17,6 @@ pytestmark = pytest.mark.django_db
 ME = "/v1/open/keys/me"
 RATE_LIMITED = "Rate limit exceeded for this API key."
 TOO_MANY_FAILURES = "Too many failed authentication attempts; try again in a minute."
-
-
-@pytest.fixture(autouse=True)
-def _responses_built_before_the_clock_stops(client: Client, agent_a: Agent) -> None:
-    # The response schemas are built on first use from the annotations' names, and under
-    # freezegun `datetime` names its fake: serve one request before any clock is frozen.
-    key, full = make_key(agent_a)
-    assert call(client, full).status_code == 200
-    key.delete()
-    counters.store().clear()
 
 
 def call(client: Client, key: str, address: str = "198.51.100.5") -> HttpResponse:

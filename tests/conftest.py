@@ -3,6 +3,7 @@ organization B (agent B). Access tests read as sentences with them."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 
@@ -15,6 +16,22 @@ from accounts.models import Agent, Organization, Role, User
 from apikeys import counters, records
 from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
 from tests.webhook_receiver import receiver  # noqa: F401 (a fixture)
+
+
+@functools.cache
+def _build_open_api_schemas() -> None:
+    from a2v2.api import api
+
+    api.get_openapi_schema()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _open_api_schemas_built() -> None:
+    # The Open API's response schemas are built on first use from their annotations' names,
+    # and under freezegun `datetime` names its fake class, which pydantic refuses: build them
+    # before any test freezes the clock. (Once per process: bin/mutation's forked workers
+    # inherit them.)
+    _build_open_api_schemas()
 
 
 @pytest.fixture(autouse=True)

@@ -129,15 +129,12 @@ def ocr_segments(image_bytes: bytes, cache: Path | None, key: str) -> dict:
 
 
 def segment_dict(line: Line) -> dict:
-    """A recogniser segment as kept in an OCR cache (character centres when known)."""
-    data = {"text": line.text, "box": list(line.box), "score": line.score}
-    if line.chars:
-        data["chars"] = [round(x, 1) for x in line.chars]
-    return data
+    """A recogniser segment as kept in an OCR cache."""
+    return {"text": line.text, "box": list(line.box), "score": line.score}
 
 
 def segment_line(data: dict) -> Line:
-    return Line(data["text"], tuple(data["box"]), data["score"], chars=data.get("chars"))
+    return Line(data["text"], tuple(data["box"]), data["score"])
 
 
 def page_of(lines: list[Line], width: float | None, height: float | None, method: str) -> Page:

@@ -50,10 +50,6 @@ class RapidOCREngine:
             # its default (0.9) it flips some upright receipt lines into nonsense, while
             # lines of an upside-down photo still score above 0.99 (measured on SROIE).
             "Cls.cls_thresh": 0.99,
-            # Where each character sits (the recogniser's own columns), so spaces can
-            # follow the print rather than the recogniser's guess (see respace()).
-            "Global.return_word_box": True,
-            "Global.return_single_char_box": True,
         }
         max_side = os.environ.get("EXTRACTION_OCR_MAX_SIDE")
         if max_side:  # smaller = less memory and time on large scans, at some accuracy cost
@@ -98,45 +94,18 @@ class RapidOCREngine:
         if out is None or out.txts is None or out.boxes is None:
             return lines
         width, height = image.size
-        chars = _char_centres(out.txts, out.word_results)
-        for box, text, score, centres in zip(out.boxes, out.txts, out.scores, chars, strict=False):
+        for box, text, score in zip(out.boxes, out.txts, out.scores, strict=False):
             xs = [float(p[0]) for p in box]
             ys = [float(p[1]) for p in box]
             if upside_down:  # boxes as on the page turned the right way up
                 xs = [width - x for x in xs]
                 ys = [height - y for y in ys]
-                centres = [width - x for x in reversed(centres)] if centres else None
             text = str(text).strip()
             if text:
                 lines.append(
-                    Line(
-                        text=text,
-                        box=(min(xs), min(ys), max(xs), max(ys)),
-                        score=float(score),
-                        chars=centres,
-                    )
+                    Line(text=text, box=(min(xs), min(ys), max(xs), max(ys)), score=float(score))
                 )
         return lines
-
-
-def _char_centres(txts, word_results) -> list[list[float] | None]:
-    """Each text's character x centres, from rapidocr's per-character boxes.
-
-    rapidocr drops the entry of a text it found no characters for, so the two lists are
-    paired by content (a text's non-space characters must match), not by position.
-    """
-    found: list[list[float] | None] = []
-    pending = list(word_results or ())
-    for text in txts or ():
-        want = "".join(str(text).split())
-        centres = None
-        for k, chars in enumerate(pending[:3]):
-            if "".join(str(c[0]) for c in chars) == want and all(c[2] is not None for c in chars):
-                centres = [sum(float(p[0]) for p in c[2]) / len(c[2]) for c in chars]
-                del pending[: k + 1]
-                break
-        found.append(centres if centres and len(centres) == len(want) else None)
-    return found
 
 
 class TesseractEngine:

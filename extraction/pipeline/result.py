@@ -59,9 +59,6 @@ class Line:
     score: float = 1.0
     parts: list[str] | None = None  # the OCR/text segments merged into this row, left to right
     part_boxes: list[tuple[float, float, float, float]] | None = None
-    # OCR only: the x centre of each non-space character of ``text`` on the page, from
-    # the recogniser's own columns; lets spacing follow the print (see ocr.respace).
-    chars: list[float] | None = None
 
 
 @dataclass

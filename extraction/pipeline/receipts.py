@@ -122,10 +122,24 @@ def _address_prefixes() -> tuple[str, ...]:
     return tuple(w for w in names if len(w) >= 4 and w.isalpha())
 
 
-def clean_address(text: str) -> str:
+def commas_spaced(rows: list[Row]) -> bool:
+    """Whether this page prints a space after its commas ("NO 5, JALAN") more often than
+    not. OCR drops the space after a small comma now and then; a page that prints ",X"
+    throughout is read ",X" throughout."""
+    text = "\n".join(r.text for r in rows)  # a comma ending a row says nothing
+    spaced = len(re.findall(r"\w, \w", text))
+    return spaced > len(re.findall(r"\w,\w", text)) - 1 and spaced > 0
+
+
+def clean_address(text: str, spaced_commas: bool = False) -> str:
     """An address as printed: the rows joined, a trailing phone or label cut off, words
-    OCR glued together split again ("NO290", "JALANAIR")."""
+    OCR glued together split again ("NO290", "JALANAIR"), and a comma given the space
+    the page's other commas have."""
     text = clean(text)
+    if spaced_commas:
+        text = re.sub(
+            r"(?<=[A-Za-z0-9]),(?=[A-Za-z])|(?<=\w),(?=\d{5}\b)|(?<=[A-Za-z]),(?=\d)", ", ", text
+        )
     stop = vocab.pattern("contact_labels").search(text)
     if stop and stop.start() > 0:
         text = text[: stop.start()]
@@ -549,7 +563,7 @@ def decide(rows: list[Row], model: ReceiptModel) -> dict[str, Field]:
     address_p = [p[2] for p in probs]
     span = _span(address_p, thresholds.get("address", 0.5), 6)
     if span and address_p[span[0]] >= 0.05:
-        text = clean_address(" ".join(rows[i].text for i in span))
+        text = clean_address(" ".join(rows[i].text for i in span), commas_spaced(rows))
         conf = statistics.fmean(address_p[i] for i in span)
         fields["address"] = _span_field("address", rows, span, text, conf) if text else None
 

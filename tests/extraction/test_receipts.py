@@ -163,6 +163,23 @@ def test_names_lose_registration_numbers_and_ocr_specks():
     )
 
 
+def test_an_address_comma_gets_the_space_the_page_gives_its_other_commas():
+    spaced = rows_of([boxed_page([("NO 5, JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])
+    glued = rows_of([boxed_page([("NO 5,JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])
+    text = "NO 5, JALAN SATU, 53300,KUALA LUMPUR"
+    assert receipts.commas_spaced(spaced) and not receipts.commas_spaced(glued)
+    assert receipts.clean_address(text, spaced_commas=True) == (
+        "NO 5, JALAN SATU, 53300, KUALA LUMPUR"
+    )
+    assert receipts.clean_address("NO 5,JALAN SATU,53300,KUALA LUMPUR") == (
+        "NO 5,JALAN SATU,53300,KUALA LUMPUR"
+    )
+    # An amount's thousands separator is not an address comma.
+    assert (
+        receipts.clean_address("LOT 1,234 JALAN DUA", spaced_commas=True) == "LOT 1,234 JALAN DUA"
+    )
+
+
 # --------------------------------------------------------------------------- reading
 
 

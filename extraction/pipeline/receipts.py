@@ -55,6 +55,8 @@ REG_SUFFIX = re.compile(
     re.I,
 )
 
+REG_TAIL = re.compile(r"\s*[\(\[]?\s*\d{4,}[-\s.]?[A-Z]\s*[\)\]]?(?:\s*\([A-Z]{2,4}\))?\s*$")
+
 
 def money_tokens(text: str) -> list[re.Match]:
     return list(MONEY_TOKEN.finditer(text))
@@ -96,7 +98,10 @@ def clean_company(text: str) -> str:
     labelled = re.match(r"^[A-Za-z .]{2,20}:\s*(?P<rest>.+)$", text)
     if labelled and vocab.count("legal_forms", labelled["rest"]):
         text = labelled["rest"]
-    text = REG_SUFFIX.sub("", text)
+    # Registration numbers have a fixed form: digits and a check letter, in brackets or
+    # not, sometimes with the company's initials after them ("123456-U (ABC)").
+    text = REG_SUFFIX.sub("", text.rstrip(" ,;:'`"))
+    text = REG_TAIL.sub("", text).rstrip("'`")
     text = re.sub(r"\(\s+", "(", text)
     text = re.sub(r"\s+\)", ")", text)
     # A dash glued to the legal form, or left dangling between two words, is a speck.

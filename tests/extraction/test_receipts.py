@@ -158,6 +158,10 @@ def test_names_lose_registration_numbers_and_ocr_specks():
     )
     assert receipts.clean_company("KEDAI-KOPI MAJU SDN BHD") == "KEDAI-KOPI MAJU SDN BHD"
     assert receipts.printed_spacing("MR. A.B.C.(M) SDN.BHD.") == "MR. A.B.C. (M) SDN. BHD."
+    assert receipts.clean_company("ACME TRADING SDN BHD (123456-A),") == "ACME TRADING SDN BHD"
+    assert receipts.clean_company("THE SHOP (KL) SDN BHD (1234K)") == "THE SHOP (KL) SDN BHD"
+    assert receipts.clean_company("ACME FOODS S/B 123456-U (AFS)") == "ACME FOODS S/B"
+    assert receipts.clean_company("ACME CO. (M) BHD'(123456-H)") == "ACME CO. (M) BHD"
     assert receipts.clean_address("LOT 5, JALAN SATU, 53300KL TEL: 03-1234") == (
         "LOT 5, JALAN SATU, 53300 KL"
     )

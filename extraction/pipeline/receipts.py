@@ -54,7 +54,7 @@ REG_SUFFIX = re.compile(
     r"|\s*[\(\[]?\s*[A-Z]{0,3}\d{5,}[-\s·.]?[A-Z]?\s*[\)\]]?\s*$",
     re.I,
 )
-
+ROUNDING = Decimal("0.02")  # cash rounding to the nearest 0.05 moves a total by at most this
 REG_TAIL = re.compile(r"\s*[\(\[]?\s*\d{4,}[-\s.]?[A-Z]\s*[\)\]]?(?:\s*\([A-Z]{2,4}\))?\s*$")
 
 
@@ -586,9 +586,10 @@ def decide(rows: list[Row], model: ReceiptModel) -> dict[str, Field]:
         r, tok, value, _ = totals[k]
         printed = printed_amount(tok)
         paid = paid_amount(rows, rows.index(r))
-        if paid is not None and paid[0] != value and abs(paid[0] - value) < 1:
-            # Tender minus change settles what was paid: a total read one digit off or
-            # printed before rounding.
+        if paid is not None and ROUNDING < abs(paid[0] - value) < 1:
+            # Tender minus change settles what was paid when the total was read one digit
+            # off. A difference within the cash rounding (to 0.05) is not a misreading: the
+            # receipt's total is the amount before rounding.
             value, printed, r = paid[0], f"{paid[0]:.2f}", paid[1]
         fields["total"] = make_field("total", printed, str(value), scores[k], r, r.text)
     return {k: v for k, v in fields.items() if v is not None}

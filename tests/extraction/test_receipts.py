@@ -130,7 +130,9 @@ def test_a_currency_sign_glued_to_the_amount_is_part_of_it(printed, value):
     ("lines", "total"),
     [
         # a total read one digit off is settled by what was tendered and given back
-        (["TOTAL (RM) : 112.46", "CASH : 112.45", "CHANGE : 0.00"], "112.45"),
+        (["TOTAL (RM) : 112.85", "CASH : 112.45", "CHANGE : 0.00"], "112.45"),
+        # paid after rounding to 0.05: the receipt's total is the amount before it
+        (["TOTAL (RM) : 26.82", "ROUNDING : -0.02", "CASH : 30.00", "CHANGE : 3.20"], "26.82"),
         # a change misread by more than a rounding step does not override the total
         (["Total Sales (Inclusive GST) RM 141.50", "CASH RM 150.00", "CHANGE RM 3.50"], "141.50"),
     ],

@@ -196,6 +196,8 @@ def test_an_address_comma_gets_the_space_the_page_gives_its_other_commas():
         ("#19536001/06/2018", "01/06/2018", "2018-06-01"),
         ("2018-06-2312:00", "2018-06-23", "2018-06-23"),
         ("05/01/201810:27", "05/01/2018", "2018-01-05"),
+        ("REG #19-18/03/201823:02:16", "18/03/2018", "2018-03-18"),
+        ("0044001 25032018 13:11:54", "25032018", "2018-03-25"),
     ],
 )
 def test_dates_glued_to_a_time_or_a_number_are_read(text, printed, iso):
@@ -386,3 +388,10 @@ def test_an_evaluation_reuses_cached_ocr(tmp_path, monkeypatch):
     # the pipeline's own tidying still runs on the cached reading
     assert first[0].text.startswith("ACME") and again[0].text == first[0].text
     assert again[0].box == (1, 2, 3, 4)
+
+
+@pytest.mark.parametrize("text", ["TEL 03-12345678 12:00", "INV 12345678 10:00", "ID 25032018"])
+def test_eight_digits_are_a_date_only_before_a_time_and_when_valid(text):
+    from extraction.pipeline.dates import find_dates
+
+    assert find_dates(text) == []

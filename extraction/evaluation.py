@@ -126,6 +126,7 @@ class CachedOCR:
         import hashlib
 
         from extraction.pipeline.ocr import tidy_reading
+        from extraction.training import segment_dict, segment_line
 
         key = hashlib.sha256(image.tobytes() + str(image.size).encode()).hexdigest()[:32]
         path = self.folder / f"{key}.json"
@@ -134,10 +135,10 @@ class CachedOCR:
         else:
             read = getattr(self.inner, "read_raw", None)
             segments = read(image) if read else self.inner.recognize(image, timeout)
-            data = [{"text": s.text, "box": list(s.box), "score": s.score} for s in segments]
+            data = [segment_dict(s) for s in segments]
             self.folder.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(data), encoding="utf-8")
-        return tidy_reading([Line(d["text"], tuple(d["box"]), d["score"]) for d in data])
+        return tidy_reading([segment_line(d) for d in data])
 
 
 def use_ocr_cache(folder: Path | None) -> str | None:

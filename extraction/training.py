@@ -120,12 +120,21 @@ def ocr_segments(image_bytes: bytes, cache: Path | None, key: str) -> dict:
     data = {
         "width": image.width,
         "height": image.height,
-        "segments": [{"text": s.text, "box": list(s.box), "score": s.score} for s in segments],
+        "segments": [segment_dict(s) for s in segments],
     }
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data), encoding="utf-8")
     return data
+
+
+def segment_dict(line: Line) -> dict:
+    """A recogniser segment as kept in an OCR cache."""
+    return {"text": line.text, "box": list(line.box), "score": line.score}
+
+
+def segment_line(data: dict) -> Line:
+    return Line(data["text"], tuple(data["box"]), data["score"])
 
 
 def page_of(lines: list[Line], width: float | None, height: float | None, method: str) -> Page:
@@ -135,7 +144,7 @@ def page_of(lines: list[Line], width: float | None, height: float | None, method
 
 def ocr_page(data: dict) -> Page:
     """The page the pipeline builds from these segments (same tidying and row grouping)."""
-    segments = [Line(s["text"], tuple(s["box"]), s["score"]) for s in data["segments"]]
+    segments = [segment_line(s) for s in data["segments"]]
     lines = group_rows(tidy_reading(segments))
     return page_of(lines, data["width"], data["height"], "ocr")
 
@@ -576,5 +585,5 @@ def reading_pairs(folder: Path, ocr_dir: Path, tidy: bool = True):
         if not box.is_file():
             continue
         data = json.loads(path.read_text(encoding="utf-8"))
-        segments = [Line(s["text"], tuple(s["box"]), s["score"]) for s in data["segments"]]
+        segments = [segment_line(s) for s in data["segments"]]
         yield transcript_segments(box), tidy_reading(segments) if tidy else segments

@@ -119,7 +119,8 @@ NAME_MDY = re.compile(
 
 # OCR glues a date to its neighbour when the gap is narrow: a time after a two-digit year
 # ("23/06/1812:46:33"), a number before the day ("#19536001/06/2018"), a time after a
-# year-first date ("2018-06-2312:00"). Read only where the split is unambiguous.
+# year-first date ("2018-06-2312:00"); a date printed as eight digits is read only before
+# a time. Read only where the split is unambiguous.
 GLUED_TIME = r"(?=\d{1,2}:\d{2})"
 GLUED = (
     (
@@ -129,7 +130,21 @@ GLUED = (
         "dmy",
     ),
     (
-        re.compile(r"(?<=\d)(?P<a>\d{2})(?P<s>[/\-])(?P<b>\d{2})(?P=s)(?P<y>(?:19|20)\d{2})(?!\d)"),
+        re.compile(
+            rf"(?<=\d)(?P<a>\d{{2}})(?P<s>[/\-])(?P<b>\d{{2}})(?P=s)(?P<y>(?:19|20)\d{{2}})(?:(?!\d)|{GLUED_TIME})"
+        ),
+        "dmy",
+    ),
+    (  # a slashed date after a dashed number ("#19-18/03/2018")
+        re.compile(
+            rf"(?<=\d-)(?P<a>\d{{2}})(?P<s>/)(?P<b>\d{{2}})(?P=s)(?P<y>(?:19|20)\d{{2}})(?:(?!\d)|{GLUED_TIME})"
+        ),
+        "dmy",
+    ),
+    (  # eight digits, day first, before a time ("25032018 13:11:54")
+        re.compile(
+            r"(?<![\w/.\-])(?P<a>\d{2})(?P<b>\d{2})(?P<y>(?:19|20)\d{2})(?=\s+\d{1,2}:\d{2})"
+        ),
         "dmy",
     ),
     (

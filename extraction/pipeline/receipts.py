@@ -54,6 +54,8 @@ REG_SUFFIX = re.compile(
     r"|\s*[\(\[]?\s*[A-Z]{0,3}\d{5,}[-\s·.]?[A-Z]?\s*[\)\]]?\s*$",
     re.I,
 )
+ROUNDING = Decimal("0.02")  # cash rounding to the nearest 0.05 moves a total by at most this
+REG_TAIL = re.compile(r"\s*[\(\[]?\s*\d{4,}[-\s.]?[A-Z]\s*[\)\]]?(?:\s*\([A-Z]{2,4}\))?\s*$")
 
 
 def money_tokens(text: str) -> list[re.Match]:
@@ -96,7 +98,10 @@ def clean_company(text: str) -> str:
     labelled = re.match(r"^[A-Za-z .]{2,20}:\s*(?P<rest>.+)$", text)
     if labelled and vocab.count("legal_forms", labelled["rest"]):
         text = labelled["rest"]
-    text = REG_SUFFIX.sub("", text)
+    # Registration numbers have a fixed form: digits and a check letter, in brackets or
+    # not, sometimes with the company's initials after them ("123456-U (ABC)").
+    text = REG_SUFFIX.sub("", text.rstrip(" ,;:'`"))
+    text = REG_TAIL.sub("", text).rstrip("'`")
     text = re.sub(r"\(\s+", "(", text)
     text = re.sub(r"\s+\)", ")", text)
     # A dash glued to the legal form, or left dangling between two words, is a speck.
@@ -122,10 +127,24 @@ def _address_prefixes() -> tuple[str, ...]:
     return tuple(w for w in names if len(w) >= 4 and w.isalpha())
 
 
-def clean_address(text: str) -> str:
+def commas_spaced(rows: list[Row]) -> bool:
+    """Whether this page prints a space after its commas ("NO 5, JALAN") more often than
+    not. OCR drops the space after a small comma now and then; a page that prints ",X"
+    throughout is read ",X" throughout."""
+    text = "\n".join(r.text for r in rows)  # a comma ending a row says nothing
+    spaced = len(re.findall(r"\w, \w", text))
+    return spaced > len(re.findall(r"\w,\w", text)) - 1 and spaced > 0
+
+
+def clean_address(text: str, spaced_commas: bool = False) -> str:
     """An address as printed: the rows joined, a trailing phone or label cut off, words
-    OCR glued together split again ("NO290", "JALANAIR")."""
+    OCR glued together split again ("NO290", "JALANAIR"), and a comma given the space
+    the page's other commas have."""
     text = clean(text)
+    if spaced_commas:
+        text = re.sub(
+            r"(?<=[A-Za-z0-9]),(?=[A-Za-z])|(?<=\w),(?=\d{5}\b)|(?<=[A-Za-z]),(?=\d)", ", ", text
+        )
     stop = vocab.pattern("contact_labels").search(text)
     if stop and stop.start() > 0:
         text = text[: stop.start()]
@@ -549,7 +568,7 @@ def decide(rows: list[Row], model: ReceiptModel) -> dict[str, Field]:
     address_p = [p[2] for p in probs]
     span = _span(address_p, thresholds.get("address", 0.5), 6)
     if span and address_p[span[0]] >= 0.05:
-        text = clean_address(" ".join(rows[i].text for i in span))
+        text = clean_address(" ".join(rows[i].text for i in span), commas_spaced(rows))
         conf = statistics.fmean(address_p[i] for i in span)
         fields["address"] = _span_field("address", rows, span, text, conf) if text else None
 
@@ -567,9 +586,10 @@ def decide(rows: list[Row], model: ReceiptModel) -> dict[str, Field]:
         r, tok, value, _ = totals[k]
         printed = printed_amount(tok)
         paid = paid_amount(rows, rows.index(r))
-        if paid is not None and paid[0] != value and abs(paid[0] - value) < 1:
-            # Tender minus change settles what was paid: a total read one digit off or
-            # printed before rounding.
+        if paid is not None and ROUNDING < abs(paid[0] - value) < 1:
+            # Tender minus change settles what was paid when the total was read one digit
+            # off. A difference within the cash rounding (to 0.05) is not a misreading: the
+            # receipt's total is the amount before rounding.
             value, printed, r = paid[0], f"{paid[0]:.2f}", paid[1]
         fields["total"] = make_field("total", printed, str(value), scores[k], r, r.text)
     return {k: v for k, v in fields.items() if v is not None}

@@ -130,7 +130,9 @@ def test_a_currency_sign_glued_to_the_amount_is_part_of_it(printed, value):
     ("lines", "total"),
     [
         # a total read one digit off is settled by what was tendered and given back
-        (["TOTAL (RM) : 112.46", "CASH : 112.45", "CHANGE : 0.00"], "112.45"),
+        (["TOTAL (RM) : 112.85", "CASH : 112.45", "CHANGE : 0.00"], "112.45"),
+        # paid after rounding to 0.05: the receipt's total is the amount before it
+        (["TOTAL (RM) : 26.82", "ROUNDING : -0.02", "CASH : 30.00", "CHANGE : 3.20"], "26.82"),
         # a change misread by more than a rounding step does not override the total
         (["Total Sales (Inclusive GST) RM 141.50", "CASH RM 150.00", "CHANGE RM 3.50"], "141.50"),
     ],
@@ -158,8 +160,29 @@ def test_names_lose_registration_numbers_and_ocr_specks():
     )
     assert receipts.clean_company("KEDAI-KOPI MAJU SDN BHD") == "KEDAI-KOPI MAJU SDN BHD"
     assert receipts.printed_spacing("MR. A.B.C.(M) SDN.BHD.") == "MR. A.B.C. (M) SDN. BHD."
+    assert receipts.clean_company("ACME TRADING SDN BHD (123456-A),") == "ACME TRADING SDN BHD"
+    assert receipts.clean_company("THE SHOP (KL) SDN BHD (1234K)") == "THE SHOP (KL) SDN BHD"
+    assert receipts.clean_company("ACME FOODS S/B 123456-U (AFS)") == "ACME FOODS S/B"
+    assert receipts.clean_company("ACME CO. (M) BHD'(123456-H)") == "ACME CO. (M) BHD"
     assert receipts.clean_address("LOT 5, JALAN SATU, 53300KL TEL: 03-1234") == (
         "LOT 5, JALAN SATU, 53300 KL"
+    )
+
+
+def test_an_address_comma_gets_the_space_the_page_gives_its_other_commas():
+    spaced = rows_of([boxed_page([("NO 5, JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])
+    glued = rows_of([boxed_page([("NO 5,JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])
+    text = "NO 5, JALAN SATU, 53300,KUALA LUMPUR"
+    assert receipts.commas_spaced(spaced) and not receipts.commas_spaced(glued)
+    assert receipts.clean_address(text, spaced_commas=True) == (
+        "NO 5, JALAN SATU, 53300, KUALA LUMPUR"
+    )
+    assert receipts.clean_address("NO 5,JALAN SATU,53300,KUALA LUMPUR") == (
+        "NO 5,JALAN SATU,53300,KUALA LUMPUR"
+    )
+    # An amount's thousands separator is not an address comma.
+    assert (
+        receipts.clean_address("LOT 1,234 JALAN DUA", spaced_commas=True) == "LOT 1,234 JALAN DUA"
     )
 
 
@@ -173,6 +196,8 @@ def test_names_lose_registration_numbers_and_ocr_specks():
         ("#19536001/06/2018", "01/06/2018", "2018-06-01"),
         ("2018-06-2312:00", "2018-06-23", "2018-06-23"),
         ("05/01/201810:27", "05/01/2018", "2018-01-05"),
+        ("REG #19-18/03/201823:02:16", "18/03/2018", "2018-03-18"),
+        ("0044001 25032018 13:11:54", "25032018", "2018-03-25"),
     ],
 )
 def test_dates_glued_to_a_time_or_a_number_are_read(text, printed, iso):
@@ -363,3 +388,10 @@ def test_an_evaluation_reuses_cached_ocr(tmp_path, monkeypatch):
     # the pipeline's own tidying still runs on the cached reading
     assert first[0].text.startswith("ACME") and again[0].text == first[0].text
     assert again[0].box == (1, 2, 3, 4)
+
+
+@pytest.mark.parametrize("text", ["TEL 03-12345678 12:00", "INV 12345678 10:00", "ID 25032018"])
+def test_eight_digits_are_a_date_only_before_a_time_and_when_valid(text):
+    from extraction.pipeline.dates import find_dates
+
+    assert find_dates(text) == []

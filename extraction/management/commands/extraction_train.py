@@ -82,7 +82,7 @@ class Command(BaseCommand):
         sroie = options["data"] / "sroie"
         if not (sroie / "key").is_dir():
             raise CommandError(f"{sroie} holds no key/ folder: no training data there.")
-        cache = options["ocr_cache"] / "rapidocr" / "sroie"
+        cache = options["ocr_cache"] / "rapidocr" / "train"
         progress = (lambda m: self.stderr.write(m)) if options["verbosity"] >= 2 else None
         if options["reading"]:
             self._reading(sroie, cache)

@@ -222,6 +222,14 @@ EXTRACTION_ISOLATE = env.bool("EXTRACTION_ISOLATE", default=True)
 # corrections) and where the pipeline reads it; unset or empty: the model shipped in
 # extraction/pipeline/data/receipt_model. The pipeline reads the same environment variable.
 EXTRACTION_MODEL_DIR = env.str("EXTRACTION_MODEL_DIR", default="")
+# How the pipeline reads (extraction/pipeline/config.py; checked by extraction/checks.py).
+EXTRACTION_OCR_ENGINE = env.str("EXTRACTION_OCR_ENGINE", default="auto").lower()
+EXTRACTION_OCR_THREADS = env.int("EXTRACTION_OCR_THREADS", default=0)  # 0: onnxruntime's choice
+EXTRACTION_OCR_MAX_SIDE = env.int("EXTRACTION_OCR_MAX_SIDE", default=0)  # 0: the engine's own
+EXTRACTION_PHONE_REGIONS = [r.upper() for r in env.list("EXTRACTION_PHONE_REGIONS", default=["US"])]
+EXTRACTION_DATE_ORDER = env.str("EXTRACTION_DATE_ORDER", default="DMY").upper()
+# Where extraction_train keeps the OCR of the training images between runs.
+EXTRACTION_OCR_CACHE = env.str("EXTRACTION_OCR_CACHE", default=str(BASE_DIR / "var" / "ocr"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads spool to a temporary file
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # non-file request bodies (413 above it)
 # The Open API's own caps on a request's URL and headers (414 and 431 in the envelope).

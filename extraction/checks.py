@@ -3,6 +3,7 @@ the project's prefix (a2v2.E007 …): operators' runbooks and the docs name them
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,6 +88,57 @@ def _task_redis_config(url: str) -> list[Warning]:
                 "messages are sent again by the workers' sweep, but only after "
                 "EXTRACTION_RESEND_AFTER_SECONDS.",
                 id="a2v2.W005",
+            )
+        )
+    return problems
+
+
+@register()
+def check_pipeline_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    """How the pipeline reads (extraction/pipeline/config.py), from EXTRACTION_* settings."""
+    import phonenumbers
+
+    from extraction.pipeline.config import DATE_ORDERS, OCR_ENGINES
+    from extraction.pipeline.receipts import MODEL_FILES
+
+    problems: list[Error | Warning] = []
+
+    def refuse(message: str, hint: str, code: str) -> None:
+        problems.append(Error(message, hint=hint, id=f"extraction.{code}"))
+
+    if settings.EXTRACTION_OCR_ENGINE not in OCR_ENGINES:
+        refuse(
+            f"EXTRACTION_OCR_ENGINE is {settings.EXTRACTION_OCR_ENGINE!r}.",
+            f"Use one of {', '.join(OCR_ENGINES)}.",
+            "E001",
+        )
+    if settings.EXTRACTION_OCR_THREADS < 0 or settings.EXTRACTION_OCR_MAX_SIDE < 0:
+        refuse(
+            "EXTRACTION_OCR_THREADS and EXTRACTION_OCR_MAX_SIDE cannot be negative.",
+            "0 leaves each to the OCR engine.",
+            "E002",
+        )
+    if settings.EXTRACTION_DATE_ORDER not in DATE_ORDERS:
+        refuse(
+            f"EXTRACTION_DATE_ORDER is {settings.EXTRACTION_DATE_ORDER!r}.",
+            f"Use one of {', '.join(DATE_ORDERS)}.",
+            "E003",
+        )
+    unknown = sorted(set(settings.EXTRACTION_PHONE_REGIONS) - phonenumbers.SUPPORTED_REGIONS)
+    if unknown or not settings.EXTRACTION_PHONE_REGIONS:
+        refuse(
+            f"EXTRACTION_PHONE_REGIONS: unknown region {', '.join(unknown) or '(none)'}.",
+            "Use ISO 3166 country codes such as US, GB, MY, comma-separated.",
+            "E004",
+        )
+    folder = settings.EXTRACTION_MODEL_DIR
+    if folder and not all((Path(folder) / name).is_file() for name in MODEL_FILES):
+        problems.append(
+            Warning(
+                f"EXTRACTION_MODEL_DIR ({folder}) holds no fitted receipt model, so the "
+                "shipped one is used.",
+                hint="Run `manage.py extraction_train` to fit one there, or unset it.",
+                id="extraction.W001",
             )
         )
     return problems

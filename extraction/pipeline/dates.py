@@ -7,9 +7,10 @@ default) and swapped automatically when only the other order is a valid date.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
+
+from . import config
 
 MONTHS = {
     # English
@@ -185,7 +186,7 @@ def _make(y: int, m: int, d: int) -> dt.date | None:
 
 def find_dates(text: str, order: str | None = None) -> list[DateMatch]:
     """All dates in ``text`` in order of appearance (overlaps resolved left-most, longest)."""
-    order = (order or os.environ.get("EXTRACTION_DATE_ORDER") or "DMY").upper()
+    order = (order or config.current().date_order).upper()
     found: list[DateMatch] = []
     for m in NUMERIC_YMD.finditer(text):
         d = _make(int(m["y"]), int(m["m"]), int(m["d"]))

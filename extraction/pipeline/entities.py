@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal, InvalidOperation
 
+from . import config
 from .dates import find_dates
 from .result import Page
 
@@ -123,8 +123,7 @@ def find_emails(text: str) -> list[dict]:
 
 
 def phone_regions() -> list[str]:
-    env = os.environ.get("EXTRACTION_PHONE_REGIONS", "")
-    return [r.strip().upper() for r in env.split(",") if r.strip()] or ["US"]
+    return list(config.current().phone_regions) or ["US"]
 
 
 def find_phones(text: str, regions: list[str] | None = None) -> list[dict]:

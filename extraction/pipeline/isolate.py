@@ -22,6 +22,7 @@ import signal
 import threading
 import traceback
 
+from . import config
 from .errors import ExtractionError, Timeout
 from .result import ExtractionResult, Limits
 
@@ -44,9 +45,10 @@ def _serve(conn, parent_pid: int) -> None:
 
     while True:
         try:
-            data, filename, doc_type, schema, limits, ocr_engine = conn.recv()
+            data, filename, doc_type, schema, limits, ocr_engine, settings = conn.recv()
         except (EOFError, OSError):
             return
+        config.configure(settings)  # the parent's, as the job was sent
         try:
             result = extract(data, filename, doc_type, schema, limits, ocr_engine=ocr_engine)
             conn.send(("ok", result))
@@ -116,7 +118,7 @@ def extract_isolated(
     child = _child()
     wait = (limits.timeout_seconds or 0) + grace_seconds if limits.timeout_seconds else None
     try:
-        child.conn.send((data, filename, doc_type, schema, limits, ocr_engine))
+        child.conn.send((data, filename, doc_type, schema, limits, ocr_engine, config.current()))
         if not child.conn.poll(wait):
             shutdown()  # the job may still be running in native code: only a kill stops it
             raise Timeout(f"Extraction exceeded its time limit of {limits.timeout_seconds:g} s.")

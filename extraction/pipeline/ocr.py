@@ -25,6 +25,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from . import config
 from .errors import OCRUnavailable, Timeout
 from .result import Line
 
@@ -51,9 +52,9 @@ class RapidOCREngine:
             # lines of an upside-down photo still score above 0.99 (measured on SROIE).
             "Cls.cls_thresh": 0.99,
         }
-        max_side = os.environ.get("EXTRACTION_OCR_MAX_SIDE")
+        max_side = config.current().ocr_max_side
         if max_side:  # smaller = less memory and time on large scans, at some accuracy cost
-            params["Global.max_side_len"] = int(max_side)
+            params["Global.max_side_len"] = max_side
         if threads:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = int(threads)
         self._engine = RapidOCR(params=params)
@@ -192,15 +193,14 @@ _engines_lock = threading.Lock()
 
 def get_engine(name: str | None = None) -> OCREngine:
     """Return a cached OCR engine (``rapidocr`` by default, ``tesseract`` as fallback)."""
-    name = (name or os.environ.get("EXTRACTION_OCR_ENGINE") or "auto").lower()
+    name = (name or config.current().ocr_engine).lower()
     with _engines_lock:
         if name in _engines:
             return _engines[name]
         engine: OCREngine
         if name in ("auto", "rapidocr"):
             try:
-                threads = os.environ.get("EXTRACTION_OCR_THREADS")
-                engine = RapidOCREngine(threads=int(threads) if threads else None)
+                engine = RapidOCREngine(threads=config.current().ocr_threads)
             except ImportError as exc:
                 if name == "rapidocr":
                     raise OCRUnavailable("The rapidocr package is not installed.") from exc

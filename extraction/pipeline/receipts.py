@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import statistics
 import threading
@@ -23,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import vocab
+from . import config, vocab
 from .dates import DateMatch, find_dates
 from .entities import parse_number
 from .fields import Row, clean, make_field, rows_of
@@ -501,9 +500,9 @@ _model_lock = threading.Lock()
 def model_dir() -> Path:
     """Where the model is read: ``EXTRACTION_MODEL_DIR`` when it holds a fitted model
     (``manage.py extraction_train`` writes one there), else the model shipped here."""
-    configured = os.environ.get("EXTRACTION_MODEL_DIR")
-    if configured and all((Path(configured) / f).is_file() for f in MODEL_FILES):
-        return Path(configured)
+    configured = config.current().model_dir
+    if configured and all((configured / f).is_file() for f in MODEL_FILES):
+        return configured
     return MODEL_DIR
 
 

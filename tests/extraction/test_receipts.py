@@ -284,7 +284,7 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_extraction_train_is_deterministic_and_its_model_is_picked_up(tmp_path, monkeypatch):
+def test_extraction_train_is_deterministic_and_its_model_is_picked_up(tmp_path, settings):
     from extraction.training import digest
 
     make_training_set(tmp_path / "train")
@@ -298,13 +298,13 @@ def test_extraction_train_is_deterministic_and_its_model_is_picked_up(tmp_path, 
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
     # The pipeline reads EXTRACTION_MODEL_DIR when it holds a model, else the shipped one.
-    monkeypatch.setenv("EXTRACTION_MODEL_DIR", str(tmp_path / "a"))
+    settings.EXTRACTION_MODEL_DIR = str(tmp_path / "a")
     assert receipts.model_dir() == tmp_path / "a"
     page = boxed_page([(t, "l") for t in ["HARAPAN TRADING SDN BHD", "NO 3, JALAN EMAS 2,",
                        "43002 PUCHONG, SELANGOR", "DATE: 03/03/2018", "TOTAL 16.20"]])  # fmt: skip
     fields = fields_of(page)
     assert fields["date"].normalized == "2018-03-03" and fields["total"].value == "16.20"
-    monkeypatch.setenv("EXTRACTION_MODEL_DIR", str(tmp_path / "missing"))
+    settings.EXTRACTION_MODEL_DIR = str(tmp_path / "missing")
     assert receipts.model_dir() == receipts.MODEL_DIR
 
 
@@ -395,3 +395,16 @@ def test_eight_digits_are_a_date_only_before_a_time_and_when_valid(text):
     from extraction.pipeline.dates import find_dates
 
     assert find_dates(text) == []
+
+
+def test_the_pipeline_reads_its_settings_not_the_environment(settings, monkeypatch) -> None:
+    from extraction.pipeline import config, entities
+    from extraction.pipeline.dates import find_dates
+
+    monkeypatch.setenv("EXTRACTION_DATE_ORDER", "MDY")  # the library ignores the environment
+    assert find_dates("03/04/2024")[0].date.isoformat() == "2024-04-03"
+    settings.EXTRACTION_DATE_ORDER = "MDY"
+    settings.EXTRACTION_PHONE_REGIONS = ["GB", "MY"]
+    assert config.current().date_order == "MDY"
+    assert find_dates("03/04/2024")[0].date.isoformat() == "2024-03-04"
+    assert entities.phone_regions() == ["GB", "MY"]

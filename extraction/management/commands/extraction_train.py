@@ -11,7 +11,6 @@ workspace's corrected documents), or measure how it does on stores it has not se
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -40,9 +39,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ocr-cache",
             type=Path,
-            default=Path(
-                os.environ.get("EXTRACTION_OCR_CACHE") or Path(settings.BASE_DIR) / "var" / "ocr"
-            ),
+            default=Path(settings.EXTRACTION_OCR_CACHE),
             help="folder of cached OCR results of the training images (default var/ocr)",
         )
         parser.add_argument(

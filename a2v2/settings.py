@@ -171,6 +171,11 @@ RATELIMIT_ON_CACHE_FAILURE = env.str("RATELIMIT_ON_CACHE_FAILURE", default="clos
 # beside the main database file.
 RATELIMIT_SQLITE_PATH = env.str("RATELIMIT_SQLITE_PATH", default="")
 APIKEY_LAST_USED_INTERVAL = 60
+# Usage per key (apikeys/usage.py): counted in each process, written at most this often;
+# kept this many days (`manage.py prune`). Off: nothing counted (the bench compares).
+APIKEY_USAGE_ENABLED = env.bool("APIKEY_USAGE_ENABLED", default=True)
+APIKEY_USAGE_FLUSH_SECONDS = env.int("APIKEY_USAGE_FLUSH_SECONDS", default=60)
+APIKEY_USAGE_RETENTION_DAYS = env.int("APIKEY_USAGE_RETENTION_DAYS", default=90)
 
 # Contacts (contacts/). Mobile numbers without a +country prefix are read in this region
 # (ISO 3166 code; `contacts.E001` when unknown). Files larger than the cap are refused (413).

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from a2v2.envelope import error_response
 from a2v2.http import client_ip
 from a2v2.middleware import database_error_response, is_open_api
+from apikeys import usage
 from apikeys.verification import Refusal, admit, authenticate, client_of
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ class ApiKeyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if is_open_api(request):
+            usage.count(request, response)
         decision = getattr(request, "rate_limit", None)
         if decision is not None:
             for header, value in decision.headers().items():
@@ -40,6 +43,7 @@ class ApiKeyMiddleware:
             return None
         try:
             key = authenticate(request)
+            request.usage_key = key  # type: ignore[attr-defined]  # counted by apikeys.usage
             decision = admit(key, client_of(request))
         except Refusal as refusal:
             request.key_refusal = refusal  # type: ignore[attr-defined]  # counted by a2v2.metrics

@@ -56,6 +56,9 @@ class Refusal(Exception):
     status: int
     message: str
     headers: dict[str, str] = field(default_factory=dict)
+    # For the key's usage counts (apikeys/usage.py): the key refused, when known, and why.
+    key: ApiKey | None = None
+    reason: str = ""
 
 
 def presented_key(request: HttpRequest) -> keyformat.PresentedKey:
@@ -98,6 +101,7 @@ def verify_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> bool
     for stored in candidates:
         check = crypto.check_secret(stored, presented.key_id, presented.secret)
         if check.matches and key is not None:
+            key.used_previous_secret = stored is not key.secret_hash
             if check.outdated:
                 key.upgrade_hash(stored, presented.secret)
             return True
@@ -154,12 +158,13 @@ def authenticate(request: HttpRequest) -> ApiKey:
     if not verify_secret(key, presented):
         logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
         count_failure(client)
-        raise Refusal(401, INVALID_KEY)
+        raise Refusal(401, INVALID_KEY, key=key, reason="secret")
     assert key is not None
     if key.is_expired:
-        raise Refusal(401, "This API key has expired.")
+        raise Refusal(401, "This API key has expired.", key=key, reason="expired")
     if not key.allows_ip(client_ip(request)):
-        raise Refusal(403, "Requests from this IP address are not allowed for this API key.")
+        message = "Requests from this IP address are not allowed for this API key."
+        raise Refusal(403, message, key=key, reason="ip")
     return key
 
 

@@ -75,6 +75,16 @@ GRACE_PERIODS = {
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
 }
+
+
+def grace_length(value: timedelta | None) -> str:
+    """`1 hour`, `24 hours`, `7 days`."""
+    hours = int(value.total_seconds() // 3600) if value else 0
+    if hours >= 48:
+        return f"{hours // 24} days"
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
 IDLE_AFTER = timedelta(days=90)
 # A permission (or allowlist entry) unused this long, on a key that has had it this long,
 # is suggested for removal.
@@ -558,10 +568,7 @@ class KeyRotation(models.Model):
     def grace_label(self) -> str:
         if not self.grace:
             return "No grace period"
-        hours = int(self.grace.total_seconds() // 3600)
-        length = (
-            f"{hours // 24} days" if hours >= 48 else f"{hours} hour{'s' if hours != 1 else ''}"
-        )
+        length = grace_length(self.grace)
         return f"{length} from the new key's first use" if self.grace_on_first_use else length
 
 

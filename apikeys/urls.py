@@ -9,7 +9,14 @@ prefix = "agents/<str:agent_id>/api-permissions/"
 urlpatterns = [
     path(prefix, views.key_list, name="api-permissions"),
     path(f"{prefix}new/", views.key_create, name="api-key-new"),
+    path(f"{prefix}<str:key_id>/", views.key_detail, name="api-key-detail"),
     path(f"{prefix}<str:key_id>/edit/", views.key_edit, name="api-key-edit"),
+    path(
+        f"{prefix}<str:key_id>/least-privilege/<str:what>/",
+        views.key_narrow,
+        name="api-key-narrow",
+    ),
+    path(f"{prefix}<str:key_id>/end-grace/", views.key_end_grace, name="api-key-end-grace"),
     path(f"{prefix}<str:key_id>/rotate/", views.key_rotate, name="api-key-rotate"),
     path(f"{prefix}<str:key_id>/delete/", views.key_delete, name="api-key-delete"),
     path(f"{prefix}<str:key_id>/copy/", views.key_reveal, name="api-key-reveal"),

@@ -17,8 +17,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap, retarget, trigger_client_event
@@ -27,9 +28,12 @@ from a2v2.http import AuthenticatedHttpRequest
 from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction, AuditStatus
 from accounts.sudo import sudo_required
+from apikeys import insights
 from apikeys.crypto import UndecryptableKey
 from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateForm
 from apikeys.models import GRACE_PERIODS, ApiKey
+
+DETAIL = "apikeys/key_detail.html"
 
 PAGE = "apikeys/key_list.html"
 # The seed's "Desktop Only" is about phones: tablets (an iPad, an Android tablet, whose user
@@ -84,9 +88,9 @@ def render_page(
     if request.htmx and not request.htmx.history_restore_request:
         fragment = modal or "keys"
         if fragment == "keys":
-            context["keys"] = ApiKey.objects.for_agent(access.agent)
+            context["keys"] = listed_keys(access)
         return render(request, f"{PAGE}#{fragment}", context, status=status)
-    context["keys"] = ApiKey.objects.for_agent(access.agent)
+    context["keys"] = listed_keys(access)
     context["modal_template"] = f"{PAGE}#{modal}" if modal else None
     return render(request, PAGE, context, status=status)
 
@@ -98,7 +102,7 @@ def keys_changed(
     if not request.htmx:
         messages.success(request, message)
         return redirect("api-permissions", access.agent.public_id)
-    keys = ApiKey.objects.for_agent(access.agent)
+    keys = listed_keys(access)
     response = render(request, f"{PAGE}#keys", page_context(access, keys=keys))
     retarget(response, "#keys")
     reswap(response, "outerHTML")
@@ -118,13 +122,22 @@ def key_shown(
     # The dialog's own banner says "API key created successfully." (once: no toast too).
     context |= {"key": key, "full_key": full_key}
     if request.htmx:
-        keys = ApiKey.objects.for_agent(access.agent)
+        keys = listed_keys(access)
         context |= {"keys": keys, "refresh_keys": True}
         response = render(request, f"{PAGE}#key-shown", page_context(access, **context))
     else:
         response = render_page(request, access, modal="key-shown", **context)
     add_never_cache_headers(response)
     return response
+
+
+def listed_keys(access: AgentAccess) -> list[ApiKey]:
+    """The agent's keys, each with its least-privilege `suggestion` (for the row's flag)."""
+    keys = list(ApiKey.objects.for_agent(access.agent))
+    found = insights.suggestions(keys)
+    for key in keys:
+        key.suggestion = found[key.pk]  # type: ignore[attr-defined]
+    return keys
 
 
 def agent_key(access: AgentAccess, key_id: str) -> ApiKey:
@@ -189,14 +202,17 @@ def key_rotate(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
     form = RotateForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         grace = form.cleaned_data["grace"]
+        on_first_use = form.cleaned_data["on_first_use"]
         try:
-            full_key = key.rotate(GRACE_PERIODS[grace])
+            full_key = key.rotate(GRACE_PERIODS[grace], on_first_use=on_first_use, by=request.user)
         except ValidationError as error:
             form.add_error(None, error)
             failed = f'Could not rotate API key "{key.name}": {error.messages[0]}'
             key.record(AuditAction.UPDATE, failed, request=request, status=AuditStatus.FAILURE)
         else:
             label = dict(form.fields["grace"].choices)[grace]
+            if on_first_use and grace != "none":
+                label += ", from the new key's first use"
             description = f'Rotated API key "{key.name}" (grace period: {label})'
             key.record(AuditAction.UPDATE, description, request=request)
             return key_shown(
@@ -243,3 +259,112 @@ def key_reveal(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
         add_never_cache_headers(response)
         return response
     return key_shown(request, access, key, full_key, revealed=True)
+
+
+# --- a key's page ------------------------------------------------------------------------
+
+
+def detail_context(key: ApiKey, range_name: str) -> dict[str, Any]:
+    report = insights.usage_report(key, range_name)
+    return {
+        "key": key,
+        "report": report,
+        "chart": insights.chart(report),
+        "ranges": insights.RANGE_LABELS,
+        "range_label": insights.RANGE_LABELS[range_name],
+        "suggestion": insights.suggestions([key])[key.pk],
+        "grace": insights.grace_watch(key),
+        "rotations": key.rotations.select_related("rotated_by")[:10],
+    }
+
+
+def render_detail(
+    request: AuthenticatedHttpRequest,
+    access: AgentAccess,
+    key: ApiKey,
+    *,
+    modal: str | None = None,
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    """The key's page (with `modal` open), or for htmx the usage panel or the modal."""
+    range_name = request.GET.get("range", "24h")
+    if range_name not in insights.RANGES:
+        range_name = "24h"
+    context = page_context(access, modal=modal, **detail_context(key, range_name), **context)
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, f"{DETAIL}#{modal or 'usage'}", context, status=status)
+    context["modal_template"] = f"{DETAIL}#{modal}" if modal else None
+    return render(request, DETAIL, context, status=status)
+
+
+def key_page_changed(
+    request: AuthenticatedHttpRequest, access: AgentAccess, key: ApiKey, message: str
+) -> HttpResponse:
+    """After an action on the key's page: that page again, with the message as a toast."""
+    messages.success(request, message)
+    url = reverse("api-key-detail", args=[access.agent.public_id, key.key_id])
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@require_http_methods(["GET"])
+@key_manager
+def key_detail(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
+    return render_detail(request, access, agent_key(access, key_id))
+
+
+@require_http_methods(["GET", "POST"])
+@key_manager
+@sudo_required
+def key_narrow(
+    request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str, what: str
+) -> HttpResponse:
+    """Remove what the key has not used (its unused permissions, or the allowlist entries no
+    call came from): the suggestion as computed now, never as the form posted it."""
+    key = agent_key(access, key_id)
+    if what not in ("permissions", "allowlist"):
+        raise Http404
+    suggestion = insights.suggestions([key])[key.pk]
+    if request.method == "GET" or not (
+        suggestion.unused if what == "permissions" else suggestion.allowlist
+    ):
+        return render_detail(request, access, key, modal=f"narrow-{what}", suggestion=suggestion)
+    if what == "permissions":
+        removed = ", ".join(str(p) for p in suggestion.unused)
+        key.set_permissions([p for p in key.permissions if p not in suggestion.unused])
+        description = f'Removed unused permissions from API key "{key.name}": {removed}'
+        message = "Unused permissions removed."
+    else:
+        description = (
+            f'Narrowed the IP allowlist of API key "{key.name}" from '
+            f"{key.ip_allowlist or 'any address'} to {suggestion.allowlist}"
+        )
+        key.ip_allowlist = suggestion.allowlist or ""
+        key.mark_granted(["ip_allowlist"])
+        message = "IP allowlist narrowed to the addresses in use."
+    key.full_clean()
+    key.save()
+    key.record(AuditAction.UPDATE, description, request=request)
+    return key_page_changed(request, access, key, message)
+
+
+@require_http_methods(["GET", "POST"])
+@key_manager
+@sudo_required
+def key_end_grace(
+    request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str
+) -> HttpResponse:
+    key = agent_key(access, key_id)
+    if request.method == "GET":
+        return render_detail(request, access, key, modal="end-grace")
+    if key.end_grace():
+        description = f'Ended the grace period of API key "{key.name}": the old key no longer works'
+        key.record(AuditAction.UPDATE, description, request=request)
+        return key_page_changed(
+            request, access, key, "Grace period ended. The old key no longer works."
+        )
+    return key_page_changed(request, access, key, "No grace period was running.")

@@ -1,0 +1,180 @@
+"""Usage per key: what is counted, how it is written, and what a key's page shows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client, override_settings
+from django.urls import reverse
+from django.utils import timezone
+from freezegun import freeze_time
+
+from accounts.models import Agent, User
+from apikeys import keyformat, usage
+from apikeys.insights import usage_report
+from apikeys.models import GRACE_PERIODS, ApiKey, KeyAddress, KeyUsage, UsageOutcome
+from tests.conftest import client_for
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+ME = "/v1/open/keys/me"
+
+
+@pytest.fixture(autouse=True)
+def _empty_accumulator() -> None:
+    usage.accumulator.take()
+
+
+def contacts_url(agent: Agent) -> str:
+    return f"/v1/open/contacts/chatbots/{agent.public_id}"
+
+
+def calls(key: ApiKey, outcome: str, permission: str | None = None) -> int:
+    rows = KeyUsage.objects.filter(key=key, outcome=outcome)
+    if permission is not None:
+        rows = rows.filter(permission=permission)
+    return sum(rows.values_list("calls", flat=True))
+
+
+def test_served_and_refused_calls_are_counted_per_key_outcome_and_permission(
+    client: Client, agent_a: Agent, agent_b: Agent
+) -> None:
+    key, full = make_key(
+        agent_a, "contacts_read", ip_allowlist="127.0.0.1", rate_limit_per_minute=4
+    )
+    headers = {"x-api-key": full}
+    assert client.get(contacts_url(agent_a), headers=headers).status_code == 200
+    assert client.get(contacts_url(agent_a), headers=headers).status_code == 200
+    assert client.post(contacts_url(agent_a), {}, headers=headers).status_code == 403
+    assert client.get(contacts_url(agent_b), headers=headers).status_code == 404
+    assert client.get(ME, headers=headers, REMOTE_ADDR="198.51.100.9").status_code == 403
+    assert client.get(ME, headers=headers).status_code == 429  # the fifth call this minute
+
+    assert usage.flush() > 0
+    assert calls(key, UsageOutcome.SERVED, "contacts:read") == 2
+    assert calls(key, UsageOutcome.PERMISSION, "contacts:create") == 1
+    assert calls(key, UsageOutcome.AGENT) == 1
+    assert calls(key, UsageOutcome.IP) == 1
+    assert calls(key, UsageOutcome.RATE_LIMIT) == 1
+    seen = {row.address: row for row in KeyAddress.objects.filter(key=key, served=True)}
+    assert seen["127.0.0.1"].calls == 2
+    assert seen["127.0.0.1"].last_endpoint == "GET /v1/open/contacts/chatbots/{agent_id}"
+
+
+def test_expired_keys_and_wrong_secrets_are_counted_against_the_key(
+    client: Client, agent_a: Agent
+) -> None:
+    key, full = make_key(agent_a, expires_at=timezone.now() - timedelta(seconds=1))
+    client.get(ME, headers={"x-api-key": full})
+    client.get(ME, headers={"x-api-key": keyformat.compose(key.key_id, keyformat.new_secret())})
+    usage.flush()
+    assert calls(key, UsageOutcome.EXPIRED) == 1
+    assert calls(key, UsageOutcome.SECRET) == 1
+
+
+def test_one_row_per_bucket_and_flushes_add_up(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    for _ in range(3):
+        client.get(ME, headers={"x-api-key": full})
+    usage.flush()
+    for _ in range(2):
+        client.get(ME, headers={"x-api-key": full})
+    usage.flush()
+    [row] = KeyUsage.objects.filter(key=key)
+    assert row.calls == 5 and row.outcome == UsageOutcome.SERVED
+
+
+def test_nothing_is_written_before_the_flush_interval(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    usage.accumulator.last_flush = usage.time.monotonic()
+    client.get(ME, headers={"x-api-key": full})
+    assert not KeyUsage.objects.filter(key=key).exists()
+    usage.accumulator.last_flush -= 61
+    client.get(ME, headers={"x-api-key": full})
+    assert calls(key, UsageOutcome.SERVED) == 2
+
+
+@override_settings(APIKEY_USAGE_ENABLED=False)
+def test_counting_can_be_switched_off(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    client.get(ME, headers={"x-api-key": full})
+    assert usage.flush() == 0
+
+
+def test_counts_of_a_key_deleted_before_the_flush_are_dropped(
+    client: Client, agent_a: Agent
+) -> None:
+    key, full = make_key(agent_a)
+    client.get(ME, headers={"x-api-key": full})
+    key.delete()
+    assert usage.flush() == 0
+
+
+def test_report_slots_and_totals(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    client.get(ME, headers={"x-api-key": full})
+    client.get(ME, headers={"x-api-key": full}, REMOTE_ADDR="10.0.0.1")
+    usage.flush()
+    day = usage_report(key, "24h")
+    assert len(day.slots) == 24 and day.served == 2 and day.refused == 0
+    assert {a.address for a in day.addresses} == {"127.0.0.1", "10.0.0.1"}
+    assert day.last_use is not None and day.last_use.endpoint == "GET /v1/open/keys/me"
+    assert len(usage_report(key, "7d").slots) == 7
+    assert len(usage_report(key, "30d").slots) == 30
+
+
+def test_old_secret_calls_are_counted_on_the_rotation(client: Client, agent_a: Agent) -> None:
+    key, old = make_key(agent_a)
+    key.rotate(GRACE_PERIODS["1h"])
+    client.get(ME, headers={"x-api-key": old}, REMOTE_ADDR="10.9.9.9")
+    usage.flush()
+    rotation = key.rotations.get()
+    assert rotation.old_secret_calls == 1 and rotation.old_secret_last_seen_at is not None
+    assert KeyAddress.objects.get(key=key, old_secret=True).address == "10.9.9.9"
+
+
+def test_grace_from_first_use_waits_for_the_new_secret(client: Client, agent_a: Agent) -> None:
+    key, old = make_key(agent_a)
+    new = key.rotate(GRACE_PERIODS["1h"], on_first_use=True)
+    with freeze_time(timezone.now() + timedelta(days=3)):
+        assert client.get(ME, headers={"x-api-key": old}).status_code == 200  # still waiting
+        assert client.get(ME, headers={"x-api-key": new}).status_code == 200  # starts the hour
+        key.refresh_from_db()
+        assert key.pending_grace is None and key.previous_secret_expires_at is not None
+        assert client.get(ME, headers={"x-api-key": old}).status_code == 200
+    with freeze_time(timezone.now() + timedelta(days=3, hours=1, minutes=1)):
+        assert client.get(ME, headers={"x-api-key": old}).status_code == 401
+    rotation = key.rotations.get()
+    assert rotation.grace_on_first_use and rotation.grace_started_at is not None
+
+
+def test_the_key_page_shows_usage_addresses_and_last_use(
+    client: Client, owner: User, agent_a: Agent
+) -> None:
+    key, full = make_key(agent_a, "contacts_read", name="CRM sync")
+    client.get(contacts_url(agent_a), headers={"x-api-key": full}, REMOTE_ADDR="10.1.2.3")
+    client.post(contacts_url(agent_a), {}, headers={"x-api-key": full})
+    usage.flush()
+    page = client_for(owner).get(reverse("api-key-detail", args=[agent_a.public_id, key.key_id]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "CRM sync" in html and "10.1.2.3" in html
+    assert "GET /v1/open/contacts/chatbots/{agent_id}" in html
+    assert "Missing permission" in html
+    assert "<svg" in html and 'class="sr-only"' in html
+    for range_name in ("7d", "30d", "bogus"):
+        response = client_for(owner).get(page.request["PATH_INFO"], {"range": range_name})
+        assert response.status_code == 200
+
+
+def test_the_api_reports_the_calling_keys_usage(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    client.get(ME, headers={"x-api-key": full})
+    usage.flush()
+    body = client.get(f"{ME}/usage?range=7d", headers={"x-api-key": full}).json()
+    assert body["success"] is True
+    assert body["data"]["keyId"] == key.key_id and body["data"]["served"] >= 1
+    assert len(body["data"]["series"]) == 7
+    bad = client.get(f"{ME}/usage?range=1y", headers={"x-api-key": full})
+    assert bad.status_code == 422 and bad.json()["success"] is False

@@ -97,7 +97,7 @@ def test_nothing_is_written_before_the_flush_interval(client: Client, agent_a: A
 
 @override_settings(APIKEY_USAGE_ENABLED=False)
 def test_counting_can_be_switched_off(client: Client, agent_a: Agent) -> None:
-    key, full = make_key(agent_a)
+    _, full = make_key(agent_a)
     client.get(ME, headers={"x-api-key": full})
     assert usage.flush() == 0
 

@@ -291,7 +291,7 @@ def render_detail(
     range_name = request.GET.get("range", "24h")
     if range_name not in insights.RANGES:
         range_name = "24h"
-    context = page_context(access, modal=modal, **detail_context(key, range_name), **context)
+    context = page_context(access, modal=modal, **(detail_context(key, range_name) | context))
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, f"{DETAIL}#{modal or 'usage'}", context, status=status)
     context["modal_template"] = f"{DETAIL}#{modal}" if modal else None
@@ -332,7 +332,7 @@ def key_narrow(
     if request.method == "GET" or not (
         suggestion.unused if what == "permissions" else suggestion.allowlist
     ):
-        return render_detail(request, access, key, modal=f"narrow-{what}", suggestion=suggestion)
+        return render_detail(request, access, key, modal=f"narrow-{what}")
     if what == "permissions":
         removed = ", ".join(str(p) for p in suggestion.unused)
         key.set_permissions([p for p in key.permissions if p not in suggestion.unused])

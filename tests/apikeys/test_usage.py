@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -178,3 +182,36 @@ def test_the_api_reports_the_calling_keys_usage(client: Client, agent_a: Agent) 
     assert len(body["data"]["series"]) == 7
     bad = client.get(f"{ME}/usage?range=1y", headers={"x-api-key": full})
     assert bad.status_code == 422 and bad.json()["success"] is False
+
+
+def run_apikey(*args: str) -> str:
+    out = StringIO()
+    call_command("apikey", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_usage_command_prints_text_and_json(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    client.get(ME, headers={"x-api-key": full})
+    usage.flush()
+    text = run_apikey("usage", key.key_id)
+    assert "1 served, 0 refused" in text and "GET /v1/open/keys/me" in text
+    data = json.loads(run_apikey("usage", key.key_id, "--range", "7d", "--json"))
+    assert data["served"] == 1 and len(data["series"]) == 7
+    with pytest.raises(CommandError, match="No API key"):
+        call_command("apikey", "usage", "nope")
+
+
+def test_prune_keeps_90_days_of_usage_by_default(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a)
+    client.get(ME, headers={"x-api-key": full})
+    usage.flush()
+    KeyUsage.objects.create(
+        key=key, hour=timezone.now() - timedelta(days=91), outcome="served", calls=3
+    )
+    out = StringIO()
+    call_command("prune", "--json", stdout=out)
+    assert json.loads(out.getvalue())["keyUsage"] == 1
+    assert KeyUsage.objects.filter(key=key).count() == 1
+    with pytest.raises(CommandError, match="usage-days"):
+        call_command("prune", "--usage-days", "0")

@@ -4,13 +4,14 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.models import AuditEvent
 from apikeys import counters
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, KeyAddress, KeyUsage
 from contacts.importing import stale_staged_files
 from extraction.models import Worker
 
@@ -18,6 +19,7 @@ from extraction.models import Worker
 class Command(BaseCommand):
     help = (
         "Delete old audit events, keys that expired long ago, ended rate-limit windows, "
+        "API keys' usage counts past their retention, "
         "contact imports previewed but never confirmed, and heartbeat rows of task workers "
         "not seen for a day."
     )
@@ -41,6 +43,13 @@ class Command(BaseCommand):
             default=24,
             help="Delete previewed contact imports older than this many hours (default 24).",
         )
+        parser.add_argument(
+            "--usage-days",
+            type=int,
+            default=settings.APIKEY_USAGE_RETENTION_DAYS,
+            help="Keep API keys' usage counts this many days (default APIKEY_USAGE_RETENTION_DAYS, "
+            f"now {settings.APIKEY_USAGE_RETENTION_DAYS}).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
         parser.add_argument("--json", action="store_true")
 
@@ -49,6 +58,8 @@ class Command(BaseCommand):
             raise CommandError("--audit-days must be at least 1 and --expired-key-days at least 0.")
         if options["import_hours"] < 1:
             raise CommandError("--import-hours must be at least 1.")
+        if options["usage_days"] < 1:
+            raise CommandError("--usage-days must be at least 1.")
         now = timezone.now()
         targets = {
             "auditEvents": AuditEvent.objects.filter(
@@ -56,6 +67,12 @@ class Command(BaseCommand):
             ),
             "expiredKeys": ApiKey.objects.filter(
                 expires_at__lt=now - timedelta(days=options["expired_key_days"])
+            ),
+            "keyUsage": KeyUsage.objects.filter(
+                hour__lt=now - timedelta(days=options["usage_days"])
+            ),
+            "keyAddresses": KeyAddress.objects.filter(
+                hour__lt=now - timedelta(days=options["usage_days"])
             ),
             # Heartbeat rows of task workers that stopped without saying goodbye.
             "workers": Worker.objects.filter(last_seen_at__lt=now - timedelta(days=1)),
@@ -77,5 +94,6 @@ class Command(BaseCommand):
                 f"{verb} {counts['auditEvents']} audit event(s), {counts['expiredKeys']} "
                 f"expired key(s), {counts['rateCounters']} rate-limit window(s), "
                 f"{counts['stagedImports']} unconfirmed contact import(s), "
-                f"{counts['workers']} departed task worker(s)."
+                f"{counts['workers']} departed task worker(s), "
+                f"{counts['keyUsage'] + counts['keyAddresses']} API key usage row(s)."
             )

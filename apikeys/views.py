@@ -121,7 +121,12 @@ def key_shown(
     """The full key, in the response body only, never cached."""
     # The dialog's own banner says "API key created successfully." (once: no toast too).
     context |= {"key": key, "full_key": full_key}
-    if request.htmx:
+    detail = reverse("api-key-detail", args=[access.agent.public_id, key.key_id])
+    if request.htmx and (request.htmx.current_url_abs_path or "").split("?")[0] == detail:
+        # Rotated from the key's page: Done goes back to it, fresh; no table to refresh.
+        context["done_url"] = detail
+        response = render(request, f"{PAGE}#key-shown", page_context(access, **context))
+    elif request.htmx:
         keys = listed_keys(access)
         context |= {"keys": keys, "refresh_keys": True}
         response = render(request, f"{PAGE}#key-shown", page_context(access, **context))

@@ -12,14 +12,14 @@ from django.test import Client
 
 from accounts import sudo
 from accounts.models import Agent, Organization, Role, User
-from apikeys import counters
+from apikeys import counters, usage
 from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
-    # The cache and the counters are shared (database, SQLite file or Redis): counts must
-    # not leak between tests.
+    # The cache and the counters are shared (database, SQLite file or Redis), and usage
+    # counts accumulate in the process: counts must not leak between tests.
     uses_db = request.node.get_closest_marker("django_db") or {
         "db",
         "transactional_db",
@@ -31,7 +31,9 @@ def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
         )
         cache.clear()
         counters.store().clear()
+    usage.accumulator.take()  # usage counted in this process belongs to one test only
     yield
+    usage.accumulator.take()  # never flushed at exit into a database the tests dropped
     if uses_db:
         cache.clear()
         counters.store().clear()

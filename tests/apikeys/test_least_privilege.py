@@ -23,11 +23,6 @@ ME = "/v1/open/keys/me"
 HTMX = {"HX-Request": "true"}
 
 
-@pytest.fixture(autouse=True)
-def _empty_accumulator() -> None:
-    usage.accumulator.take()
-
-
 def contacts(agent: Agent) -> str:
     return f"/v1/open/contacts/chatbots/{agent.public_id}"
 

@@ -25,11 +25,6 @@ pytestmark = pytest.mark.django_db
 ME = "/v1/open/keys/me"
 
 
-@pytest.fixture(autouse=True)
-def _empty_accumulator() -> None:
-    usage.accumulator.take()
-
-
 def contacts_url(agent: Agent) -> str:
     return f"/v1/open/contacts/chatbots/{agent.public_id}"
 

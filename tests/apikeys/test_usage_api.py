@@ -17,11 +17,6 @@ pytestmark = pytest.mark.django_db
 USAGE = "/v1/open/keys/me/usage"
 
 
-@pytest.fixture(autouse=True)
-def _empty_accumulator() -> None:
-    usage.accumulator.take()
-
-
 def refused(response, status: int) -> None:
     assert response.status_code == status, response.content[:200]
     assert response.json()["success"] is False and response.json()["message"]

@@ -53,7 +53,6 @@ def test_key_page_suggestion_and_a_watched_rotation(
     page: Page, live_server, owner: User, agent_a: Agent, screenshot: Screenshot
 ) -> None:
     watch = Watch(page)
-    usage.accumulator.take()
     key, full = make_key(
         agent_a, "contacts_read", "contacts_update", "contacts_delete", name="CRM sync"
     )

@@ -227,7 +227,8 @@ class ApiKey(models.Model):
     pending_grace = models.DurationField(null=True, blank=True, editable=False)
     # When each permission (by field name) and the IP allowlist were last granted or changed;
     # absent: since the key was created. Least-privilege suggestions wait UNUSED_AFTER.
-    granted_at = models.JSONField(default=dict, blank=True, editable=False)
+    # Nullable: the previous release, still running during an upgrade, inserts keys without it.
+    granted_at = models.JSONField(null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
     # Set by verification for the request at hand: the secret presented was the previous one.
@@ -420,10 +421,10 @@ class ApiKey(models.Model):
         now: a suggestion to remove them waits UNUSED_AFTER from here. The caller saves."""
         if names:
             now = timezone.now().isoformat()
-            self.granted_at = {**self.granted_at, **dict.fromkeys(names, now)}
+            self.granted_at = {**(self.granted_at or {}), **dict.fromkeys(names, now)}
 
     def granted_since(self, name: str) -> datetime:
-        value = self.granted_at.get(name)
+        value = (self.granted_at or {}).get(name)
         return datetime.fromisoformat(value) if value else self.created_at
 
     @property

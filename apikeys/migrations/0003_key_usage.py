@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='apikey',
             name='granted_at',
-            field=models.JSONField(blank=True, default=dict, editable=False),
+            field=models.JSONField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
             model_name='apikey',

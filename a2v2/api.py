@@ -23,7 +23,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from redis.exceptions import RedisError
 
-from a2v2.envelope import ApiError, error_response, ok
+from a2v2.envelope import ApiError, Envelope, ErrorEnvelope, error_response, ok
 from a2v2.health import Dependencies, check_dependencies, operational_details
 from a2v2.lib.text import NUL_MESSAGE, paths_with_nul
 from a2v2.middleware import database_error_response, request_error_response
@@ -32,12 +32,6 @@ from a2v2.outage import outage
 from apikeys.permissions import undeclared
 
 logger = logging.getLogger(__name__)
-
-
-class ErrorEnvelope(Schema):
-    success: bool = False
-    message: str
-    errors: dict[str, Any]
 
 
 class QueueHealth(Schema):
@@ -59,12 +53,6 @@ class HealthData(Schema):
     version: str | None = None
     queue: QueueHealth | None = None
     workers: WorkersHealth | None = None
-
-
-class HealthEnvelope(Schema):
-    success: bool
-    message: str
-    data: HealthData
 
 
 def _validation_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -273,7 +261,7 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     "/health",
     auth=None,
     url_name="health",
-    response={200: HealthEnvelope, 503: HealthEnvelope},
+    response={200: Envelope[HealthData], 503: Envelope[HealthData]},
     exclude_none=True,
     tags=["health"],
     summary="Database and cache reachability (no key needed); queue and workers for monitors",

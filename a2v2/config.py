@@ -4,7 +4,7 @@ A wrong value here (an unknown URL scheme, a misspelt task backend) would otherw
 as a long traceback from deep inside Django. Each reader raises `ConfigError` with one line
 that names the variable and says what is accepted; `manage.py` and `a2v2/wsgi.py` print that
 line and exit non-zero (`one_line_errors`). Combinations that Django can start with are
-reported by the system checks instead (`a2v2/checks.py`).
+reported by the system checks instead (`a2v2/checks.py` and each app's `checks.py`).
 """
 
 from __future__ import annotations

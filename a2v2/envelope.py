@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.http import JsonResponse
+from ninja import Schema
 
 STATUS_MESSAGES = {
     400: "The request could not be parsed.",
@@ -61,3 +63,42 @@ def error_response(
 
 def ok(data: Any, message: str = "OK", **extra: Any) -> dict[str, Any]:
     return {"success": True, "message": message, "data": data, **extra}
+
+
+def pagination(page: int, limit: int, total: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "page": page,
+        "limit": limit,
+        "total": total,
+        "totalPages": math.ceil(total / limit),
+        **extra,
+    }
+
+
+# --- the same, as schemas for the OpenAPI document ----------------------------------------
+
+
+class ErrorEnvelope(Schema):
+    success: bool = False
+    message: str
+    errors: dict[str, Any]
+
+
+class Envelope[T](Schema):
+    success: bool
+    message: str
+    data: T
+
+
+class Pagination(Schema):
+    page: int
+    limit: int
+    total: int
+    totalPages: int
+
+
+class ListEnvelope[T](Schema):
+    success: bool
+    message: str
+    data: list[T]
+    pagination: Pagination

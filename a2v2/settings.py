@@ -1,7 +1,8 @@
 """Settings, read once from the environment (and an optional `.env` file).
 
 Every variable is documented in README.md ("Configuration"). Invalid combinations are
-reported by the system checks in `a2v2/checks.py`, never discovered at request time.
+reported by the system checks (`a2v2/checks.py`, each app's `checks.py`), never discovered
+at request time.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ninja",
+    "a2v2",
     "accounts",
     "apikeys",
     "contacts",

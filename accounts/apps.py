@@ -8,6 +8,5 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for their side effects: registering system checks and signal receivers.
-        import a2v2.checks  # noqa: F401
         import accounts.checks
         import accounts.signals  # noqa: F401

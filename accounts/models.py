@@ -13,6 +13,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from a2v2.http import client_ip
+
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
@@ -326,8 +328,6 @@ class AuditEvent(models.Model):
         agent: Agent | None = None,
         status: AuditStatus = AuditStatus.SUCCESS,
     ) -> AuditEvent:
-        from a2v2.http import client_ip
-
         # An API key acting (actor given) is never attributed to a browser session it carries.
         if user is None and actor is None and request is not None and request.user.is_authenticated:
             user = request.user  # type: ignore[assignment]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from ninja import Field, Query, Router, Schema
 
-from a2v2.envelope import ok
+from a2v2.envelope import Envelope, ok
 from a2v2.http import ApiRequest
 from apikeys import insights
 from apikeys.permissions import any_valid_key
@@ -42,13 +42,7 @@ class KeyDetails(Schema):
     createdAt: datetime
 
 
-class KeyEnvelope(Schema):
-    success: bool
-    message: str
-    data: KeyDetails
-
-
-@router.get("/me", auth=any_valid_key, response=KeyEnvelope, summary="The calling key")
+@router.get("/me", auth=any_valid_key, response=Envelope[KeyDetails], summary="The calling key")
 def key_me(request: ApiRequest) -> dict[str, Any]:
     key = request.api_key
     return ok(

@@ -483,6 +483,11 @@ class ApiKey(models.Model):
             with contextlib.suppress(ValueError):  # the field validator reports it
                 self.ip_allowlist = normalize_allowlist(self.ip_allowlist)
 
+    @property
+    def actor(self) -> str:
+        """Who did it, in the audit trail, when a call made with this key did it."""
+        return f'API key "{self.name}"'
+
     def record(
         self,
         action: AuditAction,
@@ -516,7 +521,7 @@ class ApiKey(models.Model):
             f'API key "{self.name}" was sent in a URL query string and refused; '
             "proxies and browsers may have logged it. Rotate it.",
             request=request,
-            actor=f'API key "{self.name}"',
+            actor=self.actor,
             status=AuditStatus.FAILURE,
         )
 

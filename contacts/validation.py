@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import models
 
+from a2v2.envelope import ApiError
 from accounts.models import Agent, User
 from contacts.models import Contact, CustomField, Gender, Source, Stage, Status
 from contacts.phones import normalize_mobile
@@ -207,3 +208,11 @@ def _text(value: Any) -> Any:
     if not isinstance(value, str):
         return _NOT_TEXT
     return " ".join(value.split()) if "\n" in value or "\t" in value else value.strip()
+
+
+def validated(rules: ContactRules, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The cleaned values, or the API's 422 with every field's errors."""
+    cleaned = rules.clean(data)
+    if cleaned.errors:
+        raise ApiError(422, "Some fields are not valid.", cleaned.errors)
+    return cleaned.values

@@ -171,18 +171,11 @@ def _store(
     contact: Contact | None,
 ) -> Contact | None:
     try:
-        with transaction.atomic():
-            if contact is None:
-                contact = Contact(agent=access.agent, **{**values, "source": Source.FORM})
-                contact.save()
-                contact.record(AuditAction.CREATE, "Created contact", request=request)
-            else:
-                values = {k: v for k, v in values.items() if k != "source"}
-                for attribute, value in values.items():
-                    setattr(contact, attribute, value)
-                contact.version += 1
-                contact.save()
-                contact.record(AuditAction.UPDATE, "Updated contact", request=request)
+        if contact is None:
+            contact = Contact(agent=access.agent, **{**values, "source": Source.FORM})
+            contact.create(request=request)
+        else:
+            contact.update(values, request=request)
     except IntegrityError:
         return None
     return contact
@@ -206,13 +199,8 @@ def contact_archive(
     request: AuthenticatedHttpRequest, agent_id: str, contact_id: str
 ) -> HttpResponse:
     access = agent_access(request, agent_id, manage=True)
-    with transaction.atomic():
-        contact = _contact(access, contact_id)
-        contact.archived = not contact.archived
-        contact.version += 1
-        contact.save()
-        verb = "Archived contact" if contact.archived else "Restored contact"
-        contact.record(AuditAction.UPDATE, verb, request=request)
+    contact = _contact(access, contact_id)
+    contact.set_archived(not contact.archived, request=request)
     messages.success(request, "Contact archived." if contact.archived else "Contact restored.")
     return redirect("contact-detail", agent_id=access.agent.public_id, contact_id=contact_id)
 

@@ -7,26 +7,22 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.db import transaction
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 
 from a2v2.api import JsonParser
-from a2v2.envelope import ApiError, ok
+from a2v2.envelope import ApiError, Envelope, ListEnvelope, ok, pagination
 from a2v2.http import ApiRequest
 from a2v2.lib.text import NUL_MESSAGE, paths_with_nul
-from a2v2.uploads import refuse_bodies_over, refuse_nul_in_file_name, too_large_message
+from a2v2.uploads import refuse_bodies_over, refuse_nul_in_file_name
 from accounts.models import AuditAction
 from apikeys.models import Action, Area, Permission
 from apikeys.permissions import requires
-from contacts.api import contact_data
 from extraction import pipeline
 from extraction.contacts import contact_of
 from extraction.models import Document
 from extraction.models import Status as JobStatus
-from extraction.pipeline.sniff import detect
 from extraction.tasks import enqueue, recover_stale_jobs
 
 router = Router(tags=["document extraction"])
@@ -59,26 +55,6 @@ class DocumentOut(Schema):
     warnings: list[str]
 
 
-class DocumentEnvelope(Schema):
-    success: bool
-    message: str
-    data: DocumentOut
-
-
-class Pagination(Schema):
-    page: int
-    limit: int
-    total: int
-    totalPages: int
-
-
-class DocumentListEnvelope(Schema):
-    success: bool
-    message: str
-    data: list[DocumentOut]
-    pagination: Pagination
-
-
 class ListQuery(Schema):
     page: int = Field(1, ge=1, le=1_000_000)
     limit: int = Field(20, ge=1, le=100)
@@ -91,12 +67,6 @@ class Correction(Schema):
 
 class DocumentDeleted(Schema):
     id: str
-
-
-class DocumentDeletedEnvelope(Schema):
-    success: bool
-    message: str
-    data: DocumentDeleted
 
 
 def serialize(document: Document, *, with_pages: bool = True) -> dict[str, Any]:
@@ -167,12 +137,8 @@ def get_document(request: ApiRequest, document_id: str) -> Document:
     return document
 
 
-def key_actor(request: ApiRequest) -> str:
-    return f'API key "{request.api_key.name}"'
-
-
 def audit(request: ApiRequest, action: AuditAction, document: Document, description: str) -> None:
-    document.record(action, description, request=request, actor=key_actor(request))
+    document.record(action, description, request=request, actor=request.api_key.actor)
 
 
 UPLOAD = requires(Area.DOCUMENTS, Action.CREATE)
@@ -181,7 +147,7 @@ UPLOAD = requires(Area.DOCUMENTS, Action.CREATE)
 @router.post(
     AGENT_PATH,
     auth=UPLOAD,
-    response={202: DocumentEnvelope},
+    response={202: Envelope[DocumentOut]},
     summary="Upload a document for extraction (answered with a job to poll)",
 )
 @decorate_view(refuse_bodies_over(lambda: settings.EXTRACTION_LIMITS["max_bytes"], UPLOAD))
@@ -192,40 +158,27 @@ def create_document(
     documentType: Form[Literal["receipt", "invoice", "contact", "generic"] | None] = None,
     field_schema: str | None = Form(None, alias="schema"),
 ) -> Status:
-    limit = settings.EXTRACTION_LIMITS["max_bytes"]
-    if file.size > limit:
-        raise ApiError(413, too_large_message(limit))
     refuse_nul_in_file_name(file)
     fields = parse_schema(field_schema)
-    data = file.read()
-    if not data:
-        raise ApiError(422, "The file is empty.", {"file": ["The file is empty."]})
     try:
-        media_type = detect(data, file.name or "upload")
-    except pipeline.ExtractionError as error:
-        raise ApiError(error.http_status, str(error), {"file": [str(error)]}) from None
-    with transaction.atomic():
-        document = Document(
-            agent=request.api_key.agent,
-            original_name=(file.name or "upload")[:255],
-            size=len(data),
-            sha256=Document.digest(data),
-            media_type=media_type,
+        document = Document.receive(
+            request.api_key.agent,
+            file.name or "upload",
+            file.read(),
             requested_type=documentType or "",
             schema=fields,
-            created_by=f'API key "{request.api_key.name}"',
+            request=request,
+            actor=request.api_key.actor,
         )
-        document.file.save("upload", ContentFile(data), save=False)
-        document.save()
-        audit(request, AuditAction.CREATE, document, "Uploaded a document for extraction")
-        enqueue(document)
+    except pipeline.ExtractionError as error:
+        raise ApiError(error.http_status, str(error), {"file": [str(error)]}) from None
     return Status(202, ok(serialize(document), "Document accepted; poll it for the result."))
 
 
 @router.get(
     AGENT_PATH,
     auth=requires(Area.DOCUMENTS, Action.READ),
-    response=DocumentListEnvelope,
+    response=ListEnvelope[DocumentOut],
     summary="List documents (newest first)",
 )
 def list_documents(request: ApiRequest, agent_id: str, query: Query[ListQuery]) -> dict[str, Any]:
@@ -237,19 +190,14 @@ def list_documents(request: ApiRequest, agent_id: str, query: Query[ListQuery]) 
     page = documents[start : start + query.limit]
     return ok(
         [serialize(d, with_pages=False) for d in page],
-        pagination={
-            "page": query.page,
-            "limit": query.limit,
-            "total": total,
-            "totalPages": (total + query.limit - 1) // query.limit,
-        },
+        pagination=pagination(query.page, query.limit, total),
     )
 
 
 @router.get(
     ONE_PATH,
     auth=requires(Area.DOCUMENTS, Action.READ),
-    response=DocumentEnvelope,
+    response=Envelope[DocumentOut],
     summary="Read one document: status, text per page, fields, entities",
 )
 def read_document(request: ApiRequest, agent_id: str, document_id: str) -> dict[str, Any]:
@@ -259,7 +207,7 @@ def read_document(request: ApiRequest, agent_id: str, document_id: str) -> dict[
 @router.patch(
     ONE_PATH,
     auth=requires(Area.DOCUMENTS, Action.UPDATE),
-    response=DocumentEnvelope,
+    response=Envelope[DocumentOut],
     summary="Correct field values (human review)",
 )
 def correct_document(
@@ -269,14 +217,14 @@ def correct_document(
     errors = Document.correction_errors(payload.fields)
     if errors:
         raise ApiError(422, errors=errors)
-    document.correct(payload.fields, request=request, actor=key_actor(request))
+    document.correct(payload.fields, request=request, actor=request.api_key.actor)
     return ok(serialize(document), "Fields corrected.")
 
 
 @router.post(
     ONE_PATH + "/rerun",
     auth=requires(Area.DOCUMENTS, Action.UPDATE),
-    response={202: DocumentEnvelope, 409: dict},
+    response={202: Envelope[DocumentOut], 409: dict},
     summary="Run the extraction again",
 )
 def rerun_document(request: ApiRequest, agent_id: str, document_id: str) -> Status:
@@ -302,7 +250,7 @@ def rerun_document(request: ApiRequest, agent_id: str, document_id: str) -> Stat
 @router.delete(
     ONE_PATH,
     auth=requires(Area.DOCUMENTS, Action.DELETE),
-    response=DocumentDeletedEnvelope,
+    response=Envelope[DocumentDeleted],
     summary="Delete a document, its file and its results",
 )
 def delete_document(request: ApiRequest, agent_id: str, document_id: str) -> dict[str, Any]:
@@ -358,9 +306,9 @@ def contact_from_document(request: ApiRequest, agent_id: str, document_id: str) 
         raise ApiError(
             409, "The extraction has not succeeded; there is nothing to make a contact of."
         )
-    created, contact = contact_of(request, document, overrides)
+    created, contact = contact_of(request, document, overrides.model_dump(exclude_none=True))
     message = (
         "Contact created." if created else "A contact with this email or phone already exists."
     )
-    data = {"created": created, "contact": contact_data(contact)}
+    data = {"created": created, "contact": contact.to_dict()}
     return Status(201 if created else 200, ok(data, message))

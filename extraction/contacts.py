@@ -6,14 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from accounts.models import AuditAction
-from contacts.api import api_actor, validated
 from contacts.models import Contact, Source
-from contacts.validation import ContactRules
+from contacts.validation import ContactRules, validated
 
 if TYPE_CHECKING:
     from a2v2.http import ApiRequest
-    from extraction.api import ContactOverrides
     from extraction.models import Document
 
 
@@ -39,12 +36,12 @@ def extracted_contact(document: Document) -> dict[str, Any]:
 
 
 def contact_of(
-    request: ApiRequest, document: Document, overrides: ContactOverrides
+    request: ApiRequest, document: Document, overrides: dict[str, Any]
 ) -> tuple[bool, Contact]:
     """(created, contact): an existing contact with the same email or phone is returned
     instead of creating a duplicate."""
     agent = request.api_key.agent
-    data = extracted_contact(document) | overrides.dict(exclude_none=True)
+    data = extracted_contact(document) | overrides
     rules = ContactRules(agent)
     values = validated(rules, data)
     with transaction.atomic():
@@ -56,11 +53,10 @@ def contact_of(
         )
         if existing is not None:
             return False, existing
-        contact = Contact.objects.create(agent=agent, **values)
-        contact.record(
-            AuditAction.CREATE,
-            f"Created contact from document {document.public_id}",
+        contact = Contact(agent=agent, **values)
+        contact.create(
             request=request,
-            actor=api_actor(request),
+            actor=request.api_key.actor,
+            description=f"Created contact from document {document.public_id}",
         )
     return True, contact

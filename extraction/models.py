@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -14,7 +15,10 @@ from django.utils import timezone
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
+from a2v2.uploads import too_large_message
 from accounts.models import Agent, AuditAction, AuditEvent, new_public_id
+from extraction import pipeline
+from extraction.pipeline.sniff import detect
 
 MAX_CORRECTION_LENGTH = 1000
 
@@ -136,6 +140,51 @@ class Document(models.Model):
     @staticmethod
     def digest(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
+
+    @classmethod
+    def receive(
+        cls,
+        agent: Agent,
+        name: str,
+        data: bytes,
+        *,
+        requested_type: str = "",
+        schema: list[dict[str, str]] | None = None,
+        request: HttpRequest | None = None,
+        actor: str | None = None,
+    ) -> Document:
+        """Check, store, audit and queue an upload: the one way a document comes in, from
+        the API and from the Documents page alike. Raises `pipeline.ExtractionError` (its
+        `http_status` and message say why) for a file too large, empty or of a type the
+        pipeline does not read."""
+        from extraction.tasks import enqueue, limits  # tasks imports this module
+
+        limit = limits().max_bytes
+        if len(data) > limit:
+            raise pipeline.TooLarge(too_large_message(limit))
+        if not data:
+            raise pipeline.Empty("The file is empty.")
+        name = name or "upload"
+        media_type = detect(data, name)
+        with transaction.atomic():
+            document = cls(
+                agent=agent,
+                original_name=name[:255],
+                size=len(data),
+                sha256=cls.digest(data),
+                media_type=media_type,
+                requested_type=requested_type if requested_type in DocType.values else "",
+                schema=schema or [],
+                created_by=actor or getattr(getattr(request, "user", None), "email", ""),
+            )
+            document.file.save("upload", ContentFile(data), save=False)
+            document.save()
+            document.record(
+                AuditAction.CREATE, "Uploaded a document for extraction", request=request,
+                actor=actor,
+            )  # fmt: skip
+            enqueue(document)
+        return document
 
     # --- the job's life ----------------------------------------------------------------
 

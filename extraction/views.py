@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.base import ContentFile
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from a2v2.http import AuthenticatedHttpRequest
@@ -19,8 +16,7 @@ from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction
 from extraction import pipeline
 from extraction.models import DocType, Document
-from extraction.pipeline.sniff import detect
-from extraction.tasks import enqueue, limits
+from extraction.tasks import limits
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp"}
 
@@ -46,7 +42,7 @@ def document_list(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRespo
         "extraction/document_list.html#table" if request.htmx else "extraction/document_list.html"
     )
     response = render(request, template, context)
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     return response
 
 
@@ -55,38 +51,23 @@ def document_list(request: AuthenticatedHttpRequest, agent_id: str) -> HttpRespo
 def document_upload(request: AuthenticatedHttpRequest, agent_id: str) -> HttpResponse:
     access = agent_access(request, agent_id, manage=True)
     upload = request.FILES.get("file")
-    error = None
     if upload is None:
-        error = "Choose a file to upload."
-    elif upload.size > limits().max_bytes:
-        error = too_large_message(limits().max_bytes)
-    else:
-        data = upload.read()
-        try:
-            media_type = detect(data, upload.name or "upload") if data else None
-        except pipeline.ExtractionError as problem:
-            error = str(problem)
-        else:
-            if media_type is None:
-                error = "The file is empty."
-    if error:
-        messages.error(request, error)
+        messages.error(request, "Choose a file to upload.")
         return redirect("documents", agent_id=agent_id)
-    doc_type = request.POST.get("document_type", "")
-    with transaction.atomic():
-        document = Document(
-            agent=access.agent,
-            original_name=(upload.name or "upload")[:255],
-            size=len(data),
-            sha256=Document.digest(data),
-            media_type=media_type,
-            requested_type=doc_type if doc_type in DocType.values else "",
-            created_by=request.user.email,
+    if upload.size > limits().max_bytes:  # before reading it into memory
+        messages.error(request, too_large_message(limits().max_bytes))
+        return redirect("documents", agent_id=agent_id)
+    try:
+        document = Document.receive(
+            access.agent,
+            upload.name or "upload",
+            upload.read(),
+            requested_type=request.POST.get("document_type", ""),
+            request=request,
         )
-        document.file.save("upload", ContentFile(data), save=False)
-        document.save()
-        document.record(AuditAction.CREATE, "Uploaded a document for extraction", request=request)
-        enqueue(document)
+    except pipeline.ExtractionError as error:
+        messages.error(request, str(error))
+        return redirect("documents", agent_id=agent_id)
     messages.success(request, "Document uploaded; extraction has started.")
     return redirect("document-detail", agent_id=agent_id, document_id=document.public_id)
 
@@ -122,7 +103,7 @@ def _document_status(
     response = render(request, "extraction/document_detail.html#status", context)
     if not document.in_progress:
         response["HX-Refresh"] = "true"
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     return response
 
 
@@ -187,16 +168,15 @@ def document_preview(
         return FileResponse(document.file.open("rb"), content_type=document.media_type)
     if document.media_type != "application/pdf":
         raise Http404("No preview for this type.")
-    import pypdfium2 as pdfium
-
     with document.file.open("rb") as handle:
-        pdf = pdfium.PdfDocument(handle.read())
-    if not 1 <= page <= len(pdf):
+        data = handle.read()
+    try:
+        png = pipeline.render_pdf_page(data, page, limits())
+    except pipeline.ExtractionError:
+        png = None  # damaged or encrypted: the page says why; there is simply no picture
+    if png is None:
         raise Http404("No such page.")
-    image = pdf[page - 1].render(scale=1.5).to_pil()
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return HttpResponse(buffer.getvalue(), content_type="image/png")
+    return HttpResponse(png, content_type="image/png")
 
 
 @login_required

@@ -21,6 +21,7 @@ from .errors import (
 from .isolate import extract_isolated
 from .result import ExtractionResult, Field, Limits, Page, Source
 from .sniff import SUPPORTED as SUPPORTED_MEDIA_TYPES
+from .text import render_pdf_page
 
 __all__ = [
     "DOC_TYPES",
@@ -42,4 +43,5 @@ __all__ = [
     "UnsupportedType",
     "extract",
     "extract_isolated",
+    "render_pdf_page",
 ]

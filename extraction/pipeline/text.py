@@ -378,6 +378,31 @@ def pdf_pages(
 # ---------------------------------------------------------------------------- DOCX
 
 
+def render_pdf_page(data: bytes, number: int, limits: Limits, scale: float = 1.5) -> bytes | None:
+    """Page `number` (1-based) of a PDF as a PNG, or None when there is no such page: the
+    Documents page's preview, under the same lock as every other call into pdfium and
+    within the same pixel limit as the pages it OCRs."""
+    with PDFIUM_LOCK:
+        pdf = _open_pdf(data)
+        try:
+            if not 1 <= number <= len(pdf):
+                return None
+            page = pdf[number - 1]
+            width, height = page.get_size()
+            if width * height * scale * scale > limits.max_pixels:
+                scale = (limits.max_pixels / (width * height)) ** 0.5
+            image = page.render(scale=scale).to_pil()
+        except ExtractionError:
+            raise
+        except Exception as exc:  # pdfium raises plain errors on broken pages
+            raise Corrupt(f"Page {number} of the PDF cannot be read ({exc}).") from exc
+        finally:
+            pdf.close()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def docx_pages(data: bytes, limits: Limits) -> list[Page]:
     import docx
     from docx.table import Table

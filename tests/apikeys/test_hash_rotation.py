@@ -13,9 +13,9 @@ from argon2 import PasswordHasher
 from django.core.management import call_command
 from django.test import override_settings
 
-from a2v2.checks import check_settings
 from accounts.models import Agent
 from apikeys import crypto, keyformat
+from apikeys.checks import check_api_key_settings
 from apikeys.models import ApiKey
 from tests.factories import make_key
 
@@ -24,7 +24,7 @@ NEXT = "the-next-hashing-key-after-a-rotation-0123456789"
 
 
 def problems() -> list[str]:
-    return [problem.id for problem in check_settings()]
+    return [problem.id for problem in check_api_key_settings()]
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ def test_cli_reveal_says_the_configuration_is_wrong(key: ApiKey) -> None:
 
 
 def test_check_deploy_is_quiet_when_the_stored_keys_decrypt(key: ApiKey) -> None:
-    from a2v2.checks import check_stored_keys_decrypt
+    from apikeys.checks import check_stored_keys_decrypt
 
     assert check_stored_keys_decrypt() == []
 
@@ -78,7 +78,7 @@ def test_check_deploy_reports_keys_it_cannot_decrypt_as_e006(key: ApiKey) -> Non
 
 @override_settings(KEY_ENCRYPTION_KEYS=["new-key-encryption-key", "tests-only-key-encryption-key"])
 def test_an_old_key_encryption_key_kept_after_the_new_one_still_decrypts(key: ApiKey) -> None:
-    from a2v2.checks import check_stored_keys_decrypt
+    from apikeys.checks import check_stored_keys_decrypt
 
     assert check_stored_keys_decrypt() == []
     assert key.reveal().startswith("a2v2_")

@@ -391,7 +391,7 @@ def test_documents_update_their_status_without_a_reload(
                      "source": {"page": 1, "box": None, "text": "10.00"}}]},
         "test-worker",
     )  # fmt: skip
-    expect(page.get_by_role("cell", name="total", exact=True)).to_be_visible(timeout=6_000)
+    expect(page.get_by_role("rowheader", name="total", exact=True)).to_be_visible(timeout=6_000)
     expect(page.locator("#document-status")).to_have_text("Succeeded")
 
 

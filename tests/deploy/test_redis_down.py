@@ -56,7 +56,7 @@ def test_rate_limits_fail_open_when_configured(client: Client, key: str) -> None
 
 
 def test_the_check_refuses_an_unknown_policy() -> None:
-    from a2v2.checks import check_settings
+    from apikeys.checks import check_api_key_settings as check_settings
 
     with override_settings(RATELIMIT_ON_CACHE_FAILURE="maybe"):
         assert "a2v2.E005" in [problem.id for problem in check_settings()]

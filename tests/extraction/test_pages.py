@@ -293,3 +293,39 @@ def test_unknown_fields_and_strangers_get_404(owner: User, stranger: User, agent
     for name in ("document-field-edit", "document-field"):
         url = field_url(name, agent_a, document, name="amount")
         assert client_for(stranger).get(url).status_code == 404
+
+
+def _pdf_document(agent: Agent, data: bytes) -> Document:
+    document = make_document(agent, data)
+    Document.objects.filter(pk=document.pk).update(media_type="application/pdf")
+    document.refresh_from_db()
+    return document
+
+
+def test_the_preview_renders_a_pdf_page_and_refuses_pages_it_does_not_have(
+    member: User, agent_a: Agent
+) -> None:
+    page = PdfPage()
+    page.add(72, 72, "Invoice number INV-1")
+    document = _pdf_document(agent_a, write_pdf([page]))
+    client = client_for(member)
+
+    def preview(number: int):
+        return client.get(
+            reverse("document-preview", args=[agent_a.public_id, document.public_id, number])
+        )
+
+    first = preview(1)
+    assert first.status_code == 200 and first["Content-Type"] == "image/png"
+    assert first.content.startswith(b"\x89PNG")
+    assert preview(2).status_code == 404
+
+
+def test_the_preview_of_a_damaged_pdf_is_a_404_not_a_server_error(
+    member: User, agent_a: Agent
+) -> None:
+    document = _pdf_document(agent_a, b"%PDF-1.7\nnot really a PDF")
+    response = client_for(member).get(
+        reverse("document-preview", args=[agent_a.public_id, document.public_id, 1])
+    )
+    assert response.status_code == 404

@@ -5,8 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.management.commands._helpers import clean_name
-from accounts.management.commands.add_member import find_organization
+from accounts.cli import clean_name, find_organization
 from accounts.models import Agent
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.management.commands._helpers import clean_email, clean_password
-from accounts.models import Organization, Role, User
+from accounts.cli import clean_email, clean_password, find_organization
+from accounts.models import Role, User
 
 
 class Command(BaseCommand):
@@ -48,13 +48,3 @@ class Command(BaseCommand):
             )
             if password:
                 self.stdout.write(f"Password: {password}")
-
-
-def find_organization(value: str) -> Organization:
-    lookup = {"pk": int(value)} if value.isdigit() else {"name": value}
-    matches = list(Organization.objects.filter(**lookup)[:2])
-    if not matches:
-        raise CommandError(f"No organization {value!r}.")
-    if len(matches) > 1:
-        raise CommandError(f"Several organizations are named {value!r}; use the numeric id.")
-    return matches[0]

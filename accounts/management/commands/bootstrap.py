@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from accounts.management.commands._helpers import clean_email, clean_name, clean_password
+from accounts.cli import clean_email, clean_name, clean_password
 from accounts.models import Agent, Membership, Organization, Role, User
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import twofactor
-from accounts.management.commands._helpers import clean_email
+from accounts.cli import clean_email
 from accounts.models import AuditAction, AuditEvent, Organization, User
 
 

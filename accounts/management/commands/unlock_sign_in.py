@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from a2v2.lib.client_ip import parse_ip
 from accounts import signin
-from accounts.management.commands._helpers import clean_email
+from accounts.cli import clean_email
 from accounts.models import AuditAction, AuditEvent, Organization, User
 
 

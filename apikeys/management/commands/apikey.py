@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from a2v2.cli import OneLineErrorParser
-from accounts.management.commands._helpers import find_agent
+from accounts.cli import find_agent
 from accounts.models import AuditAction
 from apikeys import crypto, insights, keyformat
 from apikeys.models import (

@@ -1,4 +1,5 @@
-"""Shared argument checks for the account commands."""
+"""Argument checks and lookups shared by the management commands (accounts' and
+apikeys'): each refuses bad input with a one-line CommandError."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.core.validators import validate_email
 
-from accounts.models import Agent, User
+from accounts.models import Agent, Organization, User
 
 
 def clean_email(value: str) -> str:
@@ -40,3 +41,14 @@ def clean_password(password: str, email: str) -> str:
     except ValidationError as error:
         raise CommandError(f"Password refused: {' '.join(error.messages)}") from None
     return password
+
+
+def find_organization(value: str) -> Organization:
+    """By numeric id or by name (which must then be unique)."""
+    lookup = {"pk": int(value)} if value.isdigit() else {"name": value}
+    matches = list(Organization.objects.filter(**lookup)[:2])
+    if not matches:
+        raise CommandError(f"No organization {value!r}.")
+    if len(matches) > 1:
+        raise CommandError(f"Several organizations are named {value!r}; use the numeric id.")
+    return matches[0]

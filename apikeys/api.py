@@ -106,16 +106,10 @@ class KeyUsageDetails(Schema):
     lastUsed: UsageLastUse | None
 
 
-class KeyUsageEnvelope(Schema):
-    success: bool
-    message: str
-    data: KeyUsageDetails
-
-
 @router.get(
     "/me/usage",
     auth=any_valid_key,
-    response=KeyUsageEnvelope,
+    response=Envelope[KeyUsageDetails],
     summary="The calling key's usage",
     description="Calls of this key per hour or day, by outcome and permission, and the "
     "addresses they came from. Counts are written about once a minute (UTC slots).",

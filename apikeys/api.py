@@ -102,7 +102,8 @@ class KeyUsageDetails(Schema):
     )
     permissions: dict[str, int] = Field(description="Served calls by permission used.")
     series: list[UsageSlot]
-    addresses: list[UsageAddress]
+    addressCount: int = Field(description="Addresses seen in the period.")
+    addresses: list[UsageAddress] = Field(description="The 100 most recently seen.")
     lastUsed: UsageLastUse | None
 
 

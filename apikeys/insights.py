@@ -34,6 +34,8 @@ RANGE_LABELS = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 day
 # An empty allowlist (any address) is suggested down to the addresses seen only when the
 # key was used from this few: beyond, the integration likely moves between addresses.
 FEW_ADDRESSES = 5
+# The most recently seen addresses listed; the count says how many there were in all.
+ADDRESSES_LISTED = 100
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ class UsageReport:
     slots: list[Slot]
     refusals: list[tuple[str, str, int]]  # (outcome, label, calls), most first
     permissions: list[tuple[str, int]]  # (permission code, served calls), most first
-    addresses: list[AddressSeen]
+    addresses: list[AddressSeen]  # the ADDRESSES_LISTED most recently seen
+    address_count: int
     last_use: LastUse | None
 
     @property
@@ -97,6 +100,7 @@ class UsageReport:
                 {"start": s.start.isoformat(), "served": s.served, "refused": s.refused}
                 for s in self.slots
             ],
+            "addressCount": self.address_count,
             "addresses": [
                 {
                     "address": a.address,
@@ -148,6 +152,7 @@ def usage_report(key: ApiKey, range_name: str, now: datetime | None = None) -> U
         for start in (first + width * i for i in range(count))
     ]
     labels = dict(UsageOutcome.choices)
+    addresses = addresses_seen(key, first)
     return UsageReport(
         key=key,
         range=range_name,
@@ -156,7 +161,8 @@ def usage_report(key: ApiKey, range_name: str, now: datetime | None = None) -> U
         slots=slots,
         refusals=[(o, labels.get(o, o), n) for o, n in refusals.most_common()],
         permissions=permissions.most_common(),
-        addresses=addresses_seen(key, first),
+        addresses=addresses[:ADDRESSES_LISTED],
+        address_count=len(addresses),
         last_use=last_use(key),
     )
 
@@ -246,6 +252,28 @@ def narrower_allowlist(key: ApiKey, seen: set[str], now: datetime) -> str | None
     if not kept or kept == entries:
         return None
     return ", ".join(kept)
+
+
+def narrow(key: ApiKey, what: str) -> str | None:
+    """Apply the key's suggestion as computed now — "permissions" or "allowlist" — and say
+    what changed, for the audit trail; None when there is nothing to remove."""
+    suggestion = suggestions([key])[key.pk]
+    if what == "permissions" and suggestion.unused:
+        key.set_permissions([p for p in key.permissions if p not in suggestion.unused])
+        removed = ", ".join(str(p) for p in suggestion.unused)
+        description = f'Removed unused permissions from API key "{key.name}": {removed}'
+    elif what == "allowlist" and suggestion.allowlist:
+        description = (
+            f'Narrowed the IP allowlist of API key "{key.name}" from '
+            f"{key.ip_allowlist or 'any address'} to {suggestion.allowlist}"
+        )
+        key.ip_allowlist = suggestion.allowlist
+        key.mark_granted(["ip_allowlist"])
+    else:
+        return None
+    key.full_clean()
+    key.save()
+    return description
 
 
 # --- rotation ---------------------------------------------------------------------------

@@ -34,6 +34,10 @@ from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateF
 from apikeys.models import GRACE_PERIODS, ApiKey
 
 DETAIL = "apikeys/key_detail.html"
+NARROWED = {
+    "permissions": "Unused permissions removed.",
+    "allowlist": "IP allowlist narrowed to the addresses in use.",
+}
 
 PAGE = "apikeys/key_list.html"
 # The seed's "Desktop Only" is about phones: tablets (an iPad, an Android tablet, whose user
@@ -331,30 +335,12 @@ def key_narrow(
     """Remove what the key has not used (its unused permissions, or the allowlist entries no
     call came from): the suggestion as computed now, never as the form posted it."""
     key = agent_key(access, key_id)
-    if what not in ("permissions", "allowlist"):
+    if what not in NARROWED:
         raise Http404
-    suggestion = insights.suggestions([key])[key.pk]
-    if request.method == "GET" or not (
-        suggestion.unused if what == "permissions" else suggestion.allowlist
-    ):
-        return render_detail(request, access, key, modal=f"narrow-{what}")
-    if what == "permissions":
-        removed = ", ".join(str(p) for p in suggestion.unused)
-        key.set_permissions([p for p in key.permissions if p not in suggestion.unused])
-        description = f'Removed unused permissions from API key "{key.name}": {removed}'
-        message = "Unused permissions removed."
-    else:
-        description = (
-            f'Narrowed the IP allowlist of API key "{key.name}" from '
-            f"{key.ip_allowlist or 'any address'} to {suggestion.allowlist}"
-        )
-        key.ip_allowlist = suggestion.allowlist or ""
-        key.mark_granted(["ip_allowlist"])
-        message = "IP allowlist narrowed to the addresses in use."
-    key.full_clean()
-    key.save()
-    key.record(AuditAction.UPDATE, description, request=request)
-    return key_page_changed(request, access, key, message)
+    if request.method == "POST" and (description := insights.narrow(key, what)):
+        key.record(AuditAction.UPDATE, description, request=request)
+        return key_page_changed(request, access, key, NARROWED[what])
+    return render_detail(request, access, key, modal=f"narrow-{what}")
 
 
 @require_http_methods(["GET", "POST"])

@@ -16,7 +16,7 @@ from freezegun import freeze_time
 
 from accounts.models import Agent, User
 from apikeys import keyformat, usage
-from apikeys.insights import usage_report
+from apikeys.insights import chart, usage_report
 from apikeys.models import GRACE_PERIODS, ApiKey, KeyAddress, KeyUsage, UsageOutcome
 from tests.conftest import client_for
 from tests.factories import make_key
@@ -210,3 +210,25 @@ def test_prune_keeps_90_days_of_usage_by_default(client: Client, agent_a: Agent)
     assert KeyUsage.objects.filter(key=key).count() == 1
     with pytest.raises(CommandError, match="usage-days"):
         call_command("prune", "--usage-days", "0")
+
+
+def test_the_chart_stacks_refused_calls_on_served_ones(client: Client, agent_a: Agent) -> None:
+    key, full = make_key(agent_a, rate_limit_per_minute=3)
+    for _ in range(5):
+        client.get(ME, headers={"x-api-key": full})  # 3 served, 2 over the limit
+    usage.flush()
+    drawn = chart(usage_report(key, "24h"))
+    bar = drawn.bars[-1]
+    assert (bar.slot.served, bar.slot.refused) == (3, 2)
+    assert bar.refused_y + bar.refused_height == pytest.approx(bar.served_y)
+    assert bar.served_y + bar.served_height == pytest.approx(drawn.plot_bottom)
+    assert [value for _, value in drawn.gridlines] == [0, 5, 10]  # 5 calls: a scale to 10
+    assert sum(b.tick for b in drawn.bars) == 8  # every third hour labelled
+
+
+def test_a_rotation_from_the_command_is_in_the_history(agent_a: Agent) -> None:
+    key, _ = make_key(agent_a)
+    run_apikey("rotate", key.key_id, "--grace", "24h", "--grace-from-first-use")
+    rotation = key.rotations.get()
+    assert rotation.actor == "manage.py apikey" and rotation.grace_on_first_use
+    assert rotation.grace_label == "24 hours from the new key's first use"

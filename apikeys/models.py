@@ -231,8 +231,6 @@ class ApiKey(models.Model):
     granted_at = models.JSONField(null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
-    # Set by verification for the request at hand: the secret presented was the previous one.
-    used_previous_secret = False
 
     class Meta:
         ordering = ["-created_at", "-id"]

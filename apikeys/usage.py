@@ -131,7 +131,7 @@ def count(request: HttpRequest, response: HttpResponse) -> None:
     key, outcome = outcome_of(request, response)
     if key is None:
         return
-    old_secret = key.used_previous_secret
+    old_secret: bool = getattr(request, "used_previous_secret", False)
     if key.pending_grace is not None and not old_secret and outcome != UsageOutcome.SECRET:
         try:
             key.start_pending_grace()

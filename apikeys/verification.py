@@ -93,7 +93,13 @@ def _candidate_hashes(key: ApiKey) -> list[str]:
 
 
 def verify_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> bool:
-    """Whether the presented secret is this key's (current, or previous within its grace).
+    """Whether the presented secret is this key's (current, or previous within its grace)."""
+    return matched_secret(key, presented) is not None
+
+
+def matched_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> str | None:
+    """Which of the key's secrets was presented: "current", "previous" (within its grace),
+    or None.
 
     No key (an unknown id) is checked against a dummy hash: the same work, the same answer.
     A match on a hash of an older format is re-hashed under the current hashing key."""
@@ -101,11 +107,11 @@ def verify_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> bool
     for stored in candidates:
         check = crypto.check_secret(stored, presented.key_id, presented.secret)
         if check.matches and key is not None:
-            key.used_previous_secret = stored is not key.secret_hash
+            matched = "current" if stored is key.secret_hash else "previous"
             if check.outdated:
                 key.upgrade_hash(stored, presented.secret)
-            return True
-    return False
+            return matched
+    return None
 
 
 def client_of(request: HttpRequest) -> str:
@@ -155,7 +161,10 @@ def authenticate(request: HttpRequest) -> ApiKey:
             exposure.report_key_in_url(request, client)
         raise
     key = lookup.find(presented.key_id)
-    if not verify_secret(key, presented):
+    matched = matched_secret(key, presented)
+    # Per request, not on the key: calls with the old secret are counted (apikeys/usage.py).
+    request.used_previous_secret = matched == "previous"  # type: ignore[attr-defined]
+    if matched is None:
         logger.info("API key refused: key_id=%s client=%s", presented.key_id, client)
         count_failure(client)
         raise Refusal(401, INVALID_KEY, key=key, reason="secret")

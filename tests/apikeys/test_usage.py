@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -232,3 +233,62 @@ def test_a_rotation_from_the_command_is_in_the_history(agent_a: Agent) -> None:
     rotation = key.rotations.get()
     assert rotation.actor == "manage.py apikey" and rotation.grace_on_first_use
     assert rotation.grace_label == "24 hours from the new key's first use"
+
+
+@override_settings(APIKEY_FAILURES_PER_CLIENT=2)
+def test_a_right_secret_refused_for_its_address_failures_is_counted(
+    client: Client, agent_a: Agent
+) -> None:
+    key, full = make_key(agent_a)
+    wrong = keyformat.compose(key.key_id, keyformat.new_secret())
+    for _ in range(3):
+        client.get(ME, headers={"x-api-key": wrong}, REMOTE_ADDR="198.51.100.7")
+    assert (
+        client.get(ME, headers={"x-api-key": full}, REMOTE_ADDR="198.51.100.7").status_code == 429
+    )
+    usage.flush()
+    assert calls(key, UsageOutcome.FAILURES) == 1
+    assert calls(key, UsageOutcome.SECRET) >= 2
+
+
+def test_a_database_error_while_flushing_loses_the_minute_not_the_request(
+    client: Client,
+    agent_a: Agent,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, full = make_key(agent_a)
+    client.get(ME, headers={"x-api-key": full})
+
+    def broken(_: object) -> None:
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(usage, "_upsert_usage", broken)
+    assert usage.flush() == 0
+    assert "this minute is lost" in caplog.text
+    usage.accumulator.last_flush -= 61  # the next call flushes, fails, and is still served
+    assert client.get(ME, headers={"x-api-key": full}).status_code == 200
+
+
+def test_switching_the_period_with_htmx_returns_only_the_usage_panel(
+    owner: User, agent_a: Agent
+) -> None:
+    key, _ = make_key(agent_a)
+    page = reverse("api-key-detail", args=[agent_a.public_id, key.key_id])
+    response = client_for(owner).get(page, {"range": "30d"}, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section class="card panel" id="usage"')
+    assert "Last 30 days" in html and "Rotation history" not in html
+    assert response["Vary"].count("HX-Request") == 1
+
+
+def test_the_key_page_is_for_key_managers_only(
+    owner: User, member: User, stranger: User, agent_a: Agent, agent_b: Agent
+) -> None:
+    key, _ = make_key(agent_a)
+    page = reverse("api-key-detail", args=[agent_a.public_id, key.key_id])
+    assert client_for(member).get(page).status_code == 403
+    assert client_for(stranger).get(page).status_code == 404
+    elsewhere = reverse("api-key-detail", args=[agent_b.public_id, key.key_id])
+    assert client_for(stranger).get(elsewhere).status_code == 404
+    assert client_for(owner).get(page).status_code == 200

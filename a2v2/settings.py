@@ -174,6 +174,11 @@ RATELIMIT_ON_CACHE_FAILURE = env.str("RATELIMIT_ON_CACHE_FAILURE", default="clos
 # beside the main database file.
 RATELIMIT_SQLITE_PATH = env.str("RATELIMIT_SQLITE_PATH", default="")
 APIKEY_LAST_USED_INTERVAL = 60
+# Usage per key (apikeys/usage.py): counted in each process, written at most this often;
+# kept this many days (`manage.py prune`). Off: nothing counted (the bench compares).
+APIKEY_USAGE_ENABLED = env.bool("APIKEY_USAGE_ENABLED", default=True)
+APIKEY_USAGE_FLUSH_SECONDS = env.int("APIKEY_USAGE_FLUSH_SECONDS", default=60)
+APIKEY_USAGE_RETENTION_DAYS = env.int("APIKEY_USAGE_RETENTION_DAYS", default=90)
 
 # Webhooks on key events (apikeys/webhooks.py; README "Webhooks"). Endpoints must be https
 # and resolve to public addresses only, checked when saved and again at each delivery (SSRF);

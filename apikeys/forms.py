@@ -173,6 +173,12 @@ class ApiKeyForm(KeyBasicsForm, KeyPermissionsForm):
 
     def save(self) -> ApiKey:
         key = self.key
+        granted = [
+            name for name in PERMISSION_FIELDS if self.cleaned_data[name] and not getattr(key, name)
+        ]
+        if self.cleaned_data["ip_allowlist"] != key.ip_allowlist:
+            granted.append("ip_allowlist")
+        key.mark_granted(granted)
         key.name = self.cleaned_data["name"]
         key.description = self.cleaned_data["description"]
         key.ip_allowlist = self.cleaned_data["ip_allowlist"]
@@ -191,6 +197,14 @@ class RotateForm(forms.Form):
         choices=GRACE_CHOICES,
         initial="1h",
         widget=forms.RadioSelect,
+    )
+    on_first_use = forms.BooleanField(
+        label="Start the grace period at the new key's first use",
+        required=False,
+        help_text=(
+            "The old key keeps working until the new one has been used once, then for the "
+            "period chosen above."
+        ),
     )
 
 

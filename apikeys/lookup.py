@@ -40,7 +40,7 @@ class Statement:
 FIELDS = (
     "key_id", "name", "description", "ip_allowlist", "rate_limit_per_minute",
     "rate_limit_per_hour", "expires_at", "secret_hash", "previous_secret_hash",
-    "previous_secret_expires_at", "created_at", "last_used_at",
+    "previous_secret_expires_at", "pending_grace", "created_at", "last_used_at",
     *(f"{area}_{action}" for area in ("contacts", "documents")
       for action in ("create", "read", "update", "delete")),
     "agent__public_id", "agent__name", "agent__organization_id",

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from a2v2.envelope import error_response
 from a2v2.http import client_ip
 from a2v2.middleware import database_error_response, is_open_api
-from apikeys import records
+from apikeys import records, usage
 from apikeys.verification import Refusal, check
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ class ApiKeyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if is_open_api(request):
+            usage.count(request, response)
         decision = getattr(request, "rate_limit", None)
         if decision is not None:
             for header, value in decision.headers().items():

@@ -69,6 +69,11 @@ class Permission:
     def field(self) -> str:
         return f"{self.area}_{self.action}"
 
+    @property
+    def code(self) -> str:
+        """`contacts:read`: how the API, the usage counts and `manage.py apikey` name it."""
+        return f"{self.area}:{self.action}"
+
     def __str__(self) -> str:
         return f"{self.area.label}: {self.action.capitalize()}"
 
@@ -80,7 +85,20 @@ GRACE_PERIODS = {
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
 }
+
+
+def grace_length(value: timedelta | None) -> str:
+    """`1 hour`, `24 hours`, `7 days`."""
+    hours = int(value.total_seconds() // 3600) if value else 0
+    if hours >= 48:
+        return f"{hours // 24} days"
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
 IDLE_AFTER = timedelta(days=90)
+# A permission (or allowlist entry) unused this long, on a key that has had it this long,
+# is suggested for removal.
+UNUSED_AFTER = timedelta(days=30)
 EXPIRES_SOON = timedelta(days=14)
 # Expiry dates are days in this zone: workspaces have no time zone of their own (yet).
 EXPIRY_ZONE = UTC
@@ -223,6 +241,13 @@ class ApiKey(AgentAudited, models.Model):
     # When the key (with its right secret) was first sent in a URL since it was issued or
     # last rotated: it may sit in a proxy's logs, so the list asks for a rotation.
     exposed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A rotation whose grace period starts at the new secret's first use: its length, until
+    # then (the old secret works meanwhile; previous_secret_expires_at is still unset).
+    pending_grace = models.DurationField(null=True, blank=True, editable=False)
+    # When each permission (by field name) and the IP allowlist were last granted or changed;
+    # absent: since the key was created. Least-privilege suggestions wait UNUSED_AFTER.
+    # Nullable: the previous release, still running during an upgrade, inserts keys without it.
+    granted_at = models.JSONField(null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -265,9 +290,18 @@ class ApiKey(AgentAudited, models.Model):
         key.save()
         return key, full_key
 
-    def rotate(self, grace: timedelta) -> str:
+    def rotate(
+        self,
+        grace: timedelta,
+        *,
+        on_first_use: bool = False,
+        by: User | None = None,
+        actor: str = "",
+    ) -> str:
         """Roll the secret, keeping every setting. The old secret keeps working for `grace`
-        (never past the key's own expiry). Re-checked under a row lock."""
+        (never past the key's own expiry), counted from now or, `on_first_use`, from the new
+        secret's first successful call. Re-checked under a row lock; kept in the key's
+        rotation history."""
         with transaction.atomic():
             locked = ApiKey.objects.select_for_update().get(pk=self.pk)
             if locked.is_expired:
@@ -278,13 +312,66 @@ class ApiKey(AgentAudited, models.Model):
                 grace_end = min(grace_end, locked.expires_at)
             old_hash = locked.secret_hash
             full_key = locked.issue_secret()
+            pending = on_first_use and grace_end > now
             locked.previous_secret_hash = old_hash if grace_end > now else ""
-            locked.previous_secret_expires_at = grace_end if grace_end > now else None
+            locked.previous_secret_expires_at = (
+                grace_end if grace_end > now and not pending else None
+            )
+            locked.pending_grace = grace if pending else None
             locked.rotated_at = now
             locked.exposed_at = None
             locked.save()
+            KeyRotation.objects.create(
+                key=locked,
+                rotated_at=now,
+                rotated_by=by,
+                actor=actor or (by.email if by else "system"),
+                grace=grace,
+                grace_on_first_use=on_first_use,
+                grace_started_at=None if pending else now,
+                grace_ends_at=locked.previous_secret_expires_at,
+            )
         self.refresh_from_db()
         return full_key
+
+    def start_pending_grace(self) -> None:
+        """The new secret was just used for the first time: the grace period chosen at
+        rotation starts now. Conditional, so only one process starts it."""
+        if self.pending_grace is None:
+            return
+        now = timezone.now()
+        grace_end = now + self.pending_grace
+        if self.expires_at is not None:
+            grace_end = min(grace_end, self.expires_at)
+        started = ApiKey.objects.filter(
+            pk=self.pk, pending_grace__isnull=False, previous_secret_expires_at__isnull=True
+        ).update(previous_secret_expires_at=grace_end, pending_grace=None)
+        self.pending_grace = None
+        if started:
+            self.previous_secret_expires_at = grace_end
+            self.rotations.filter(pk=self.latest_rotation_id()).update(
+                grace_started_at=now, grace_ends_at=grace_end
+            )
+
+    def end_grace(self) -> bool:
+        """The old secret stops working now. False when no grace period was running."""
+        if not self.in_grace:
+            return False
+        now = timezone.now()
+        ApiKey.objects.filter(pk=self.pk).update(
+            previous_secret_hash="", previous_secret_expires_at=None, pending_grace=None
+        )
+        self.rotations.filter(pk=self.latest_rotation_id()).update(grace_ended_early_at=now)
+        self.refresh_from_db()
+        return True
+
+    @property
+    def in_grace(self) -> bool:
+        """The previous secret still works (a running or a not yet started grace period)."""
+        return self.previous_secret_valid()
+
+    def latest_rotation_id(self) -> int | None:
+        return self.rotations.order_by("-rotated_at", "-id").values_list("id", flat=True).first()
 
     def upgrade_hash(self, matched: str, secret: str) -> None:
         """Re-hash `secret` under the current hashing key in place of `matched`, the stored
@@ -350,6 +437,17 @@ class ApiKey(AgentAudited, models.Model):
         for permission in ALL_PERMISSIONS:
             setattr(self, permission.field, permission in permissions)
 
+    def mark_granted(self, names: Sequence[str]) -> None:
+        """Remember that these permission fields (or "ip_allowlist") were granted or changed
+        now: a suggestion to remove them waits UNUSED_AFTER from here. The caller saves."""
+        if names:
+            now = timezone.now().isoformat()
+            self.granted_at = {**(self.granted_at or {}), **dict.fromkeys(names, now)}
+
+    def granted_since(self, name: str) -> datetime:
+        value = (self.granted_at or {}).get(name)
+        return datetime.fromisoformat(value) if value else self.created_at
+
     @property
     def areas(self) -> list[Area]:
         """Areas with at least one permission: the Access badges."""
@@ -375,10 +473,11 @@ class ApiKey(AgentAudited, models.Model):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     def previous_secret_valid(self, now: datetime | None = None) -> bool:
-        now = now or timezone.now()
-        return bool(self.previous_secret_hash) and bool(
-            self.previous_secret_expires_at and self.previous_secret_expires_at > now
-        )
+        if not self.previous_secret_hash:
+            return False
+        if self.previous_secret_expires_at is None:
+            return self.pending_grace is not None  # its grace starts at the new secret's first use
+        return self.previous_secret_expires_at > (now or timezone.now())
 
     # --- list flags -------------------------------------------------------------------
 
@@ -598,3 +697,97 @@ class WebhookDelivery(models.Model):
     @property
     def retrying(self) -> bool:
         return self.status == DeliveryStatus.PENDING and self.attempts > 0
+
+
+class KeyRotation(models.Model):
+    """One rotation of a key: when, by whom, the grace chosen, and what the old secret did
+    during it (kept up to date by the usage flush, apikeys/usage.py)."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="rotations")
+    rotated_at = models.DateTimeField(default=timezone.now)
+    rotated_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True)
+    actor = models.CharField(max_length=200)
+    grace = models.DurationField()
+    grace_on_first_use = models.BooleanField(default=False)
+    grace_started_at = models.DateTimeField(null=True, blank=True)
+    grace_ends_at = models.DateTimeField(null=True, blank=True)
+    grace_ended_early_at = models.DateTimeField(null=True, blank=True)
+    old_secret_calls = models.PositiveIntegerField(default=0)
+    old_secret_last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-rotated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} rotated {self.rotated_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def grace_label(self) -> str:
+        if not self.grace:
+            return "No grace period"
+        length = grace_length(self.grace)
+        return f"{length} from the new key's first use" if self.grace_on_first_use else length
+
+
+class UsageOutcome(models.TextChoices):
+    """What became of a counted Open API call."""
+
+    SERVED = "served", "Served"
+    PERMISSION = "permission", "Missing permission"
+    AGENT = "agent", "Another agent"
+    IP = "ip", "IP address not allowed"
+    RATE_LIMIT = "rate_limit", "Rate limit"
+    EXPIRED = "expired", "Key expired"
+    SECRET = "secret", "Wrong or retired secret"
+    FAILURES = "failures", "Too many failed attempts"
+    UNAVAILABLE = "unavailable", "Rate limiting unavailable"
+
+
+class KeyUsage(models.Model):
+    """Calls of one key in one hour with one outcome and permission: one row per bucket,
+    added to by upsert once a minute per process (apikeys/usage.py)."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage")
+    hour = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=UsageOutcome.choices)
+    permission = models.CharField(max_length=30, blank=True)  # "contacts:read", "" for none
+    old_secret = models.BooleanField(default=False)
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "hour", "outcome", "permission", "old_secret"],
+                name="key_usage_bucket",
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="key_usage_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.hour:%Y-%m-%d %H}h {self.outcome} {self.calls}"
+
+
+class KeyAddress(models.Model):
+    """The client addresses a key's calls came from, per hour: how many calls, the last one
+    and its endpoint. `served` apart from refused, the old secret apart from the new."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="addresses")
+    hour = models.DateTimeField()
+    address = models.CharField(max_length=45)  # an IPv4/IPv6 address, or "unknown"
+    served = models.BooleanField(default=True)
+    old_secret = models.BooleanField(default=False)
+    calls = models.PositiveIntegerField(default=0)
+    last_seen_at = models.DateTimeField()
+    last_endpoint = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "hour", "address", "served", "old_secret"],
+                name="key_address_bucket",
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="key_address_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.address} {self.calls}"

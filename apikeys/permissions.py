@@ -29,11 +29,16 @@ class KeyPermission(APIKeyHeader):
         key: ApiKey | None = getattr(request, "api_key", None)
         if key is None:
             raise ApiError(401)
+        # What the call used or was refused for, for the key's usage counts (apikeys/usage.py).
+        request.key_permission = self.permission  # type: ignore[attr-defined]
         agent_id = request.resolver_match.kwargs.get("agent_id") if request.resolver_match else None
         if agent_id is not None and agent_id != key.agent.public_id:
+            request.key_refused = "agent"  # type: ignore[attr-defined]
             raise ApiError(404, "Agent not found.")
         for needed in (self.permission, *self.also):
             if needed is not None and not key.allows(needed):
+                request.key_permission = needed  # type: ignore[attr-defined]
+                request.key_refused = "permission"  # type: ignore[attr-defined]
                 raise ApiError(403, f"This API key does not have the {needed} permission.")
         return key
 

@@ -58,6 +58,9 @@ class Refusal(Exception):
     status: int
     message: str
     headers: dict[str, str] = field(default_factory=dict)
+    # For the key's usage counts (apikeys/usage.py): the key refused, when known, and why.
+    key: ApiKey | None = None
+    reason: str = ""
 
 
 def presented_key(request: HttpRequest) -> keyformat.PresentedKey:
@@ -92,7 +95,13 @@ def _candidate_hashes(key: ApiKey) -> list[str]:
 
 
 def verify_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> bool:
-    """Whether the presented secret is this key's (current, or previous within its grace).
+    """Whether the presented secret is this key's (current, or previous within its grace)."""
+    return matched_secret(key, presented) is not None
+
+
+def matched_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> str | None:
+    """Which of the key's secrets was presented: "current", "previous" (within its grace),
+    or None.
 
     No key (an unknown id) is checked against a dummy hash: the same work, the same answer.
     A match on a hash of an older format is re-hashed under the current hashing key."""
@@ -100,10 +109,11 @@ def verify_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> bool
     for stored in candidates:
         check = crypto.check_secret(stored, presented.key_id, presented.secret)
         if check.matches and key is not None:
+            matched = "current" if stored is key.secret_hash else "previous"
             if check.outdated:
                 key.upgrade_hash(stored, presented.secret)
-            return True
-    return False
+            return matched
+    return None
 
 
 def client_of(request: HttpRequest) -> str:
@@ -156,13 +166,18 @@ def _judge(
     request: HttpRequest, presented: keyformat.PresentedKey, key: ApiKey | None
 ) -> Refusal | None:
     """What this key (None: unknown id) says of the request, before anything is counted."""
-    if not verify_secret(key, presented):
-        return Refusal(401, INVALID_KEY)
+    matched = matched_secret(key, presented)
+    # Per request, not on the key (which a process keeps): calls with the old secret are
+    # counted for the key's page (apikeys/usage.py).
+    request.used_previous_secret = matched == "previous"  # type: ignore[attr-defined]
+    if matched is None:
+        return Refusal(401, INVALID_KEY, key=key, reason="secret")
     assert key is not None
     if key.is_expired:
-        return Refusal(401, "This API key has expired.")
+        return Refusal(401, "This API key has expired.", key=key, reason="expired")
     if not key.allows_ip(client_ip(request)):
-        return Refusal(403, "Requests from this IP address are not allowed for this API key.")
+        message = "Requests from this IP address are not allowed for this API key."
+        return Refusal(403, message, key=key, reason="ip")
     return None
 
 
@@ -234,6 +249,7 @@ def check(request: HttpRequest) -> tuple[ApiKey, ratelimit.Decision]:
         except counters.CountersUnavailable:
             records.clear()  # nothing can be confirmed now
     key = authenticate(request)
+    request.usage_key = key  # type: ignore[attr-defined]  # a refusal by the counters counts
     return key, admit(key, client)
 
 
@@ -250,10 +266,11 @@ def _check_with_copy(
         refusal = _judge(request, presented, key) if key is not None else None
         if key is None or (refusal is not None and refusal.message == INVALID_KEY):
             found = lookup.find(presented.key_id)
-            if not verify_secret(found, presented):
+            refusal = _judge(request, presented, found)
+            if refusal is not None and refusal.message == INVALID_KEY:
                 _refuse_secret(presented, client)
                 count_failure(client)
-                raise Refusal(401, INVALID_KEY)
+                raise refusal
             # The right secret for a key not kept (or kept stale): keep it, read again
             # after its generation, so any change from here on is seen; while the key is
             # changing (PENDING) nothing is kept and the row just read serves.
@@ -278,5 +295,6 @@ def _check_with_copy(
                 continue
         if refusal is not None:  # expired, or another address: confirmed by the copy
             raise refusal
+        request.usage_key = key  # type: ignore[attr-defined]  # a refusal by the counters counts
         return key, _decision(key, counts, now)
     raise counters.CountersUnavailable("the key kept changing")

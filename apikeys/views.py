@@ -18,8 +18,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap, retarget, trigger_client_event
@@ -28,11 +29,18 @@ from a2v2.http import AuthenticatedHttpRequest
 from accounts.access import AgentAccess, agent_access
 from accounts.models import AuditAction, AuditStatus
 from accounts.sudo import sudo_required
+from apikeys import insights
 from apikeys.counters import CountersUnavailable
 from apikeys.crypto import UndecryptableKey
 from apikeys.forms import ApiKeyForm, KeyBasicsForm, KeyPermissionsForm, RotateForm
 from apikeys.models import GRACE_PERIODS, ApiKey, WebhookEventType
 from apikeys.webhooks import emit_key_event
+
+DETAIL = "apikeys/key_detail.html"
+NARROWED = {
+    "permissions": "Unused permissions removed.",
+    "allowlist": "IP allowlist narrowed to the addresses in use.",
+}
 
 PAGE = "apikeys/key_list.html"
 # The seed's "Desktop Only" is about phones: tablets (an iPad, an Android tablet, whose user
@@ -91,9 +99,9 @@ def render_page(
     if request.htmx and not request.htmx.history_restore_request:
         fragment = modal or "keys"
         if fragment == "keys":
-            context["keys"] = ApiKey.objects.for_agent(access.agent)
+            context["keys"] = listed_keys(access)
         return render(request, f"{PAGE}#{fragment}", context, status=status)
-    context["keys"] = ApiKey.objects.for_agent(access.agent)
+    context["keys"] = listed_keys(access)
     context["modal_template"] = f"{PAGE}#{modal}" if modal else None
     return render(request, PAGE, context, status=status)
 
@@ -105,7 +113,7 @@ def keys_changed(
     if not request.htmx:
         messages.success(request, message)
         return redirect("apikeys:api-permissions", access.agent.public_id)
-    keys = ApiKey.objects.for_agent(access.agent)
+    keys = listed_keys(access)
     response = render(request, f"{PAGE}#keys", page_context(access, keys=keys))
     retarget(response, "#keys")
     reswap(response, "outerHTML")
@@ -143,14 +151,28 @@ def key_shown(
     """The full key, in the response body only, never cached."""
     # The dialog's own banner says "API key created successfully." (once: no toast too).
     context |= {"key": key, "full_key": full_key}
-    if request.htmx:
-        keys = ApiKey.objects.for_agent(access.agent)
+    detail = reverse("apikeys:api-key-detail", args=[access.agent.public_id, key.key_id])
+    if request.htmx and (request.htmx.current_url_abs_path or "").split("?")[0] == detail:
+        # Rotated from the key's page: Done goes back to it, fresh; no table to refresh.
+        context["done_url"] = detail
+        response = render(request, f"{PAGE}#key-shown", page_context(access, **context))
+    elif request.htmx:
+        keys = listed_keys(access)
         context |= {"keys": keys, "refresh_keys": True}
         response = render(request, f"{PAGE}#key-shown", page_context(access, **context))
     else:
         response = render_page(request, access, modal="key-shown", **context)
     add_never_cache_headers(response)
     return response
+
+
+def listed_keys(access: AgentAccess) -> list[ApiKey]:
+    """The agent's keys, each with its least-privilege `suggestion` (for the row's flag)."""
+    keys = list(ApiKey.objects.for_agent(access.agent))
+    found = insights.suggestions(keys)
+    for key in keys:
+        key.suggestion = found[key.pk]  # type: ignore[attr-defined]
+    return keys
 
 
 def agent_key(access: AgentAccess, key_id: str) -> ApiKey:
@@ -217,14 +239,17 @@ def key_rotate(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
     form = RotateForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         grace = form.cleaned_data["grace"]
+        on_first_use = form.cleaned_data["on_first_use"]
         try:
-            full_key = key.rotate(GRACE_PERIODS[grace])
+            full_key = key.rotate(GRACE_PERIODS[grace], on_first_use=on_first_use, by=request.user)
         except ValidationError as error:
             form.add_error(None, error)
             failed = f'Could not rotate API key "{key.name}": {error.messages[0]}'
             key.record(AuditAction.UPDATE, failed, request=request, status=AuditStatus.FAILURE)
         else:
             label = dict(form.fields["grace"].choices)[grace]
+            if on_first_use and grace != "none":
+                label += ", from the new key's first use"
             description = f'Rotated API key "{key.name}" (grace period: {label})'
             key.record(AuditAction.UPDATE, description, request=request)
             emit_key_event(WebhookEventType.KEY_ROTATED, key)
@@ -273,3 +298,94 @@ def key_reveal(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: s
         add_never_cache_headers(response)
         return response
     return key_shown(request, access, key, full_key, revealed=True)
+
+
+# --- a key's page ------------------------------------------------------------------------
+
+
+def detail_context(key: ApiKey, range_name: str) -> dict[str, Any]:
+    report = insights.usage_report(key, range_name)
+    return {
+        "key": key,
+        "report": report,
+        "chart": insights.chart(report),
+        "ranges": insights.RANGE_LABELS,
+        "range_label": insights.RANGE_LABELS[range_name],
+        "suggestion": insights.suggestions([key])[key.pk],
+        "grace": insights.grace_watch(key),
+        "rotations": key.rotations.select_related("rotated_by")[:10],
+    }
+
+
+def render_detail(
+    request: AuthenticatedHttpRequest,
+    access: AgentAccess,
+    key: ApiKey,
+    *,
+    modal: str | None = None,
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    """The key's page (with `modal` open), or for htmx the usage panel or the modal."""
+    range_name = request.GET.get("range", "24h")
+    if range_name not in insights.RANGES:
+        range_name = "24h"
+    context = page_context(access, modal=modal, **(detail_context(key, range_name) | context))
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, f"{DETAIL}#{modal or 'usage'}", context, status=status)
+    context["modal_template"] = f"{DETAIL}#{modal}" if modal else None
+    return render(request, DETAIL, context, status=status)
+
+
+def key_page_changed(
+    request: AuthenticatedHttpRequest, access: AgentAccess, key: ApiKey, message: str
+) -> HttpResponse:
+    """After an action on the key's page: that page again, with the message as a toast."""
+    messages.success(request, message)
+    url = reverse("apikeys:api-key-detail", args=[access.agent.public_id, key.key_id])
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@require_http_methods(["GET"])
+@key_manager
+def key_detail(request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str) -> HttpResponse:
+    return render_detail(request, access, agent_key(access, key_id))
+
+
+@require_http_methods(["GET", "POST"])
+@key_manager
+@sudo_required
+def key_narrow(
+    request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str, what: str
+) -> HttpResponse:
+    """Remove what the key has not used (its unused permissions, or the allowlist entries no
+    call came from): the suggestion as computed now, never as the form posted it."""
+    key = agent_key(access, key_id)
+    if what not in NARROWED:
+        raise Http404
+    if request.method == "POST" and (description := insights.narrow(key, what)):
+        key.record(AuditAction.UPDATE, description, request=request)
+        return key_page_changed(request, access, key, NARROWED[what])
+    return render_detail(request, access, key, modal=f"narrow-{what}")
+
+
+@require_http_methods(["GET", "POST"])
+@key_manager
+@sudo_required
+def key_end_grace(
+    request: AuthenticatedHttpRequest, access: AgentAccess, key_id: str
+) -> HttpResponse:
+    key = agent_key(access, key_id)
+    if request.method == "GET":
+        return render_detail(request, access, key, modal="end-grace")
+    if key.end_grace():
+        description = f'Ended the grace period of API key "{key.name}": the old key no longer works'
+        key.record(AuditAction.UPDATE, description, request=request)
+        return key_page_changed(
+            request, access, key, "Grace period ended. The old key no longer works."
+        )
+    return key_page_changed(request, access, key, "No grace period was running.")

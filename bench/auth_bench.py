@@ -13,6 +13,8 @@ and wrk drives one phase at a time, every phase with the same settings
   ours baseline  GET /v1/open/bench/ping         no key; every middleware of the API runs
   ours guarded   GET /v1/open/bench/ping/keyed   the same view behind the key middleware
   ours keys/me   GET /v1/open/keys/me            a real endpoint behind it
+  ours uncounted GET /v1/open/bench/ping/keyed   the same, on a third server (same database)
+                                                 with usage counting off (APIKEY_USAGE_ENABLED)
   peer open      GET /ping                       DRF APIView, AllowAny
   peer guarded   GET /ping/keyed                 the same view with HasAPIKey
 
@@ -27,8 +29,9 @@ key id. Usage:
   .venv/bin/python bench/auth_bench.py --postgres-redis   # PostgreSQL + Redis
   .venv/bin/python bench/auth_bench.py --both
 
---postgres-redis recreates the databases a2v2_bench (ours; --database NAME) and NAME_peer
-and uses Redis database 14: they are the bench's own. Both apps keep database connections
+--postgres-redis recreates the databases a2v2_bench (ours) and a2v2_bench_peer (the peer)
+and uses Redis database 14: they are the bench's own (--database and --redis-db choose
+others, e.g. when two benches share a machine). Both apps keep database connections
 open (CONN_MAX_AGE=60) so neither pays a connection per request. Needs wrk
 (`apt-get install wrk`). On a shared machine compare the ratios, which are measured in
 the same run, more than the absolute figures.
@@ -56,7 +59,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 PG = "postgres://postgres@127.0.0.1:5432"
-REDIS = "redis://127.0.0.1:6379/14"
+REDIS = "redis://127.0.0.1:6379/"
 PEER_REQUIREMENTS = [
     "djangorestframework-api-key==3.1.*",
     "djangorestframework",
@@ -144,7 +147,7 @@ def round_robin_script(path: Path, header: str, values: list[str]) -> Path:
 # --- ours -------------------------------------------------------------------------------
 
 
-def our_env(folder: Path, postgres_redis: bool, database: str = "a2v2_bench") -> dict[str, str]:
+def our_env(folder: Path, postgres_redis: bool, args: argparse.Namespace) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
@@ -160,7 +163,10 @@ def our_env(folder: Path, postgres_redis: bool, database: str = "a2v2_bench") ->
     }
     env.pop("RATELIMIT_SQLITE_PATH", None)
     if postgres_redis:
-        return env | {"DATABASE_URL": f"{PG}/{database}", "CACHE_URL": REDIS}
+        return env | {
+            "DATABASE_URL": f"{PG}/{args.database}",
+            "CACHE_URL": f"{REDIS}{args.redis_db}",
+        }
     return env | {
         "DATABASE_URL": f"sqlite:///{folder / 'ours' / 'bench.sqlite3'}",
         "CACHE_URL": "dbcache://a2v2_cache",
@@ -385,10 +391,11 @@ def bench(args: argparse.Namespace, postgres_redis: bool) -> None:
         if postgres_redis:
             recreate_postgres(args.database)
             recreate_postgres(f"{args.database}_peer")
-            subprocess.run(["redis-cli", "-n", "14", "flushdb"], check=True, capture_output=True)
-        env = our_env(folder, postgres_redis, args.database)
+            flush = ["redis-cli", "-n", str(args.redis_db), "flushdb"]
+            subprocess.run(flush, check=True, capture_output=True)
+        env = our_env(folder, postgres_redis, args)
         print("==> preparing ours and the peer", flush=True)
-        keys = prepare_ours(env, args.keys * 2)
+        keys = prepare_ours(env, args.keys * 3)
         python = peer_venv(Path(args.peer_venv), args.fresh_peer)
         peer_database = (
             f"{PG}/{args.database}_peer" if postgres_redis else str(folder / "peer.sqlite3")
@@ -404,12 +411,21 @@ def bench(args: argparse.Namespace, postgres_redis: bool) -> None:
         peer_command += ["--workers", "2", "--bind", f"127.0.0.1:{peer_port}"]
         peer_command += ["--log-level", "warning"]
         servers.append(subprocess.Popen(peer_command, cwd=folder / "peer", env=peer_env))
+        # The same app with usage counting off: what counting costs, measured in the run.
+        uncounted_port = free_port()
+        uncounted_command = [*ours_command[:-4], "--bind", f"127.0.0.1:{uncounted_port}"]
+        uncounted_command += ["--log-level", "warning"]
+        uncounted_env = env | {"APIKEY_USAGE_ENABLED": "false"}
+        servers.append(subprocess.Popen(uncounted_command, cwd=ROOT, env=uncounted_env))
         ours, peer = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{peer_port}"
+        uncounted = f"http://127.0.0.1:{uncounted_port}"
         wait_until_up(f"{ours}/v1/open/bench/ping", servers[0])
         wait_until_up(f"{peer}/ping", servers[1])
+        wait_until_up(f"{uncounted}/v1/open/bench/ping", servers[2])
 
         ping_keys = [full for _, full in keys[: args.keys]]
-        me_keys = [full for _, full in keys[args.keys :]]
+        me_keys = [full for _, full in keys[args.keys : args.keys * 2]]
+        uncounted_keys = [full for _, full in keys[args.keys * 2 :]]
         phases = [
             Phase(
                 "ours baseline  GET /v1/open/bench/ping",
@@ -422,6 +438,12 @@ def bench(args: argparse.Namespace, postgres_redis: bool) -> None:
                 f"{ours}/v1/open/bench/ping/keyed",
                 round_robin_script(folder / "ours.lua", "X-API-Key", ping_keys),
                 servers[0],
+            ),
+            Phase(
+                "ours uncounted GET /v1/open/bench/ping/keyed",
+                f"{uncounted}/v1/open/bench/ping/keyed",
+                round_robin_script(folder / "uncounted.lua", "X-API-Key", uncounted_keys),
+                servers[2],
             ),
             Phase(
                 "peer guarded   GET /ping/keyed (HasAPIKey)",
@@ -529,6 +551,12 @@ def report(
             "ours baseline",
             "target ≥ 0.6x" if postgres_redis else "",
         ),
+        (
+            "ours guarded / ours uncounted",
+            "ours guarded",
+            "ours uncounted",
+            "usage counting's cost: target ≥ 0.95x",
+        ),
         ("peer guarded / peer open", "peer guarded", "peer open", "for reference"),
         ("ours keys/me / peer guarded", "ours keys/me", "peer guarded", ""),
     ):
@@ -563,10 +591,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--samples", type=int, default=300, help="for the refusal timing")
     parser.add_argument("--postgres-redis", action="store_true")
-    parser.add_argument(
-        "--database", default="a2v2_bench", help="PostgreSQL database (and NAME_peer) to recreate"
-    )
     parser.add_argument("--both", action="store_true", help="SQLite, then PostgreSQL + Redis")
+    parser.add_argument(
+        "--database", default="a2v2_bench", help="PostgreSQL database (and <name>_peer)"
+    )
+    parser.add_argument("--redis-db", type=int, default=14, help="Redis database number")
     parser.add_argument(
         "--peer-venv", default=str(Path(tempfile.gettempdir()) / "a2v2-bench-peer-venv")
     )

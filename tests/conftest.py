@@ -13,7 +13,7 @@ from django.test import Client
 
 from accounts import sudo
 from accounts.models import Agent, Organization, Role, User
-from apikeys import counters, records
+from apikeys import counters, records, usage
 from tests.factories import AgentFactory, MembershipFactory, OrganizationFactory
 from tests.webhook_receiver import receiver  # noqa: F401 (a fixture)
 
@@ -36,8 +36,8 @@ def _open_api_schemas_built() -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
-    # The cache and the counters are shared (database, SQLite file or Redis): counts must
-    # not leak between tests.
+    # The cache and the counters are shared (database, SQLite file or Redis), and usage
+    # counts accumulate in the process: counts must not leak between tests.
     uses_db = request.node.get_closest_marker("django_db") or {
         "db",
         "transactional_db",
@@ -50,7 +50,9 @@ def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
         cache.clear()
         counters.store().clear()
         records.clear()  # rows rolled back between tests tell no process
+    usage.accumulator.take()  # usage counted in this process belongs to one test only
     yield
+    usage.accumulator.take()  # never flushed at exit into a database the tests dropped
     if uses_db:
         cache.clear()
         counters.store().clear()

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_audit_hash_chain'),
-        ('apikeys', '0002_apikey_exposed_at'),
+        ('apikeys', '0003_key_usage'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

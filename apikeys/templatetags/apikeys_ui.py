@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import template
 from django.utils.timesince import timesince
+
+from apikeys import models
 
 register = template.Library()
 
@@ -15,3 +17,8 @@ def ago(value: datetime | None) -> str:
         return ""
     text = timesince(value, depth=1)
     return "just now" if text.startswith("0\xa0minutes") else f"{text} ago"
+
+
+@register.filter
+def grace_length(value: timedelta | None) -> str:
+    return models.grace_length(value)

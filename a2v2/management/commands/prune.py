@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
@@ -17,7 +18,8 @@ from extraction import retention as extraction_data
 
 class Command(BaseCommand):
     help = (
-        "Delete old audit events, keys that expired long ago, invitations accepted or expired "
+        "Delete old audit events, API keys' usage counts past their retention, keys that "
+        "expired long ago, invitations accepted or expired "
         "long ago, ended rate-limit windows, contact imports previewed but never confirmed, "
         "and heartbeat rows of task workers not seen for a day."
     )
@@ -55,6 +57,13 @@ class Command(BaseCommand):
             help="Keep webhook events and their delivery log this many days (default and "
             "least 30: a younger event may still stop the same expiry being announced twice).",
         )
+        parser.add_argument(
+            "--usage-days",
+            type=int,
+            default=settings.APIKEY_USAGE_RETENTION_DAYS,
+            help="Keep API keys' usage counts this many days (default "
+            f"APIKEY_USAGE_RETENTION_DAYS, now {settings.APIKEY_USAGE_RETENTION_DAYS}).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
         parser.add_argument("--json", action="store_true")
 
@@ -65,6 +74,8 @@ class Command(BaseCommand):
             raise CommandError("--invitation-days must be at least 0.")
         if options["import_hours"] < 1:
             raise CommandError("--import-hours must be at least 1.")
+        if options["usage_days"] < 1:
+            raise CommandError("--usage-days must be at least 1.")
         if options["webhook_days"] < 30:
             raise CommandError("--webhook-days must be at least 30.")
         now, dry_run = timezone.now(), options["dry_run"]
@@ -80,6 +91,7 @@ class Command(BaseCommand):
                 now,
                 expired_key_days=options["expired_key_days"],
                 webhook_days=options["webhook_days"],
+                usage_days=options["usage_days"],
                 dry_run=dry_run,
             ),
             **contacts_data.prune(now, import_hours=options["import_hours"], dry_run=dry_run),
@@ -95,5 +107,6 @@ class Command(BaseCommand):
                 f"{counts['rateCounters']} rate-limit window(s), "
                 f"{counts['stagedImports']} unconfirmed contact import(s), "
                 f"{counts['workers']} departed task worker(s), {counts['webhookEvents']} "
-                "old webhook event(s)."
+                "old webhook event(s), "
+                f"{counts['keyUsage'] + counts['keyAddresses']} API key usage row(s)."
             )

@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from a2v2.cli import OneLineErrorParser
 from accounts.cli import find_agent
 from accounts.models import AuditAction
-from apikeys import crypto, keyformat
+from apikeys import crypto, insights, keyformat
 from apikeys.models import (
     ALL_PERMISSIONS,
     EXPIRY_HELP,
@@ -135,6 +135,11 @@ class Command(BaseCommand):
             default="none",
             help="How long the old secret keeps working.",
         )
+        rotate.add_argument(
+            "--grace-from-first-use",
+            action="store_true",
+            help="Start the grace period at the new secret's first use.",
+        )
 
         revoke = sub.add_parser("revoke", help="Delete a key; it stops working at once.")
         revoke.add_argument("key_id")
@@ -142,7 +147,15 @@ class Command(BaseCommand):
         verify = sub.add_parser("verify", help="Check a key string ('-' reads it from stdin).")
         verify.add_argument("key")
 
-        for subparser in (create, listing, show, rotate, revoke, verify):
+        usage_parser = sub.add_parser(
+            "usage", help="A key's calls, refusals, addresses and last use over a period."
+        )
+        usage_parser.add_argument("key_id")
+        usage_parser.add_argument(
+            "--range", choices=list(insights.RANGES), default="24h", help="Default 24h."
+        )
+
+        for subparser in (create, listing, show, rotate, revoke, verify, usage_parser):
             subparser.add_argument("--json", action="store_true", help="Print JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -154,6 +167,8 @@ class Command(BaseCommand):
             self.stdout.write(self.as_text(options["subcommand"], result))
 
     def as_text(self, subcommand: str, result: Any) -> str:
+        if subcommand == "usage":
+            return usage_text(result)
         if subcommand == "list":
             rows = [f"{k['keyId']}  {k['agent']}  {k['name']}" for k in result]
             return "\n".join(rows) or "No API keys."
@@ -214,7 +229,11 @@ class Command(BaseCommand):
     def do_rotate(self, options: dict[str, Any]) -> dict[str, Any]:
         key = self.get_key(options["key_id"])
         try:
-            full_key = key.rotate(GRACE_PERIODS[options["grace"]])
+            full_key = key.rotate(
+                GRACE_PERIODS[options["grace"]],
+                on_first_use=options["grace_from_first_use"],
+                actor=OPERATOR,
+            )
         except ValidationError as error:
             raise CommandError(_one_line(error)) from None
         audit(key, AuditAction.UPDATE, f"Rotated API key (old secret valid: {options['grace']})")
@@ -234,6 +253,9 @@ class Command(BaseCommand):
         key.delete()
         return {**result, "revoked": True}
 
+    def do_usage(self, options: dict[str, Any]) -> dict[str, Any]:
+        return insights.usage_report(self.get_key(options["key_id"]), options["range"]).as_json()
+
     def do_verify(self, options: dict[str, Any]) -> dict[str, Any]:
         value = sys.stdin.readline() if options["key"] == "-" else options["key"]
         try:
@@ -252,3 +274,23 @@ def _one_line(error: ValidationError) -> str:
     if hasattr(error, "message_dict"):
         return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
     return " ".join(error.messages)
+
+
+def usage_text(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['keyId']}: {report['served']} served, {report['refused']} refused "
+        f"since {report['since']} (UTC)"
+    ]
+    lines += [f"  refused, {reason}: {calls}" for reason, calls in report["refusals"].items()]
+    lines += [f"  served, {code}: {calls}" for code, calls in report["permissions"].items()]
+    lines += [
+        f"  from {a['address']}: {a['calls']} call(s), last {a['lastSeenAt']}"
+        for a in report["addresses"]
+    ]
+    last = report["lastUsed"]
+    lines.append(
+        f"last used: {last['at']} from {last['address']}, {last['endpoint']}"
+        if last
+        else "last used: never (counts are written about once a minute)"
+    )
+    return "\n".join(lines)

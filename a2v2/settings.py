@@ -179,6 +179,9 @@ APIKEY_LAST_USED_INTERVAL = 60
 APIKEY_USAGE_ENABLED = env.bool("APIKEY_USAGE_ENABLED", default=True)
 APIKEY_USAGE_FLUSH_SECONDS = env.int("APIKEY_USAGE_FLUSH_SECONDS", default=60)
 APIKEY_USAGE_RETENTION_DAYS = env.int("APIKEY_USAGE_RETENTION_DAYS", default=90)
+# Refused calls of one key within one hour that make a "key.refused_spike" webhook event
+# (once per key and hour); 0 turns the event off.
+APIKEY_REFUSED_SPIKE_CALLS = env.int("APIKEY_REFUSED_SPIKE_CALLS", default=100)
 
 # Webhooks on key events (apikeys/webhooks.py; README "Webhooks"). Endpoints must be https
 # and resolve to public addresses only, checked when saved and again at each delivery (SSRF);

@@ -20,15 +20,23 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 
 from a2v2.http import client_ip
-from apikeys.models import ApiKey, KeyAddress, KeyRotation, KeyUsage, UsageOutcome
+from apikeys import webhooks
+from apikeys.models import (
+    ApiKey,
+    KeyAddress,
+    KeyRotation,
+    KeyUsage,
+    UsageOutcome,
+    WebhookEventType,
+)
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -90,6 +98,7 @@ class Accumulator:
 
 
 accumulator = Accumulator()
+HOUR = timedelta(hours=1)
 
 
 def _reset_in_child() -> None:
@@ -181,10 +190,35 @@ def flush() -> int:
             _upsert_usage(usage)
             _upsert_addresses(addresses)
             _note_old_secret_use(addresses)
+        _announce_spikes(usage)
     except DatabaseError:
         logger.exception("Could not write the API keys' usage counts; this minute is lost")
         return 0
     return len(usage) + len(addresses)
+
+
+def _announce_spikes(usage: dict[UsageBucket, int]) -> None:
+    """A key refused APIKEY_REFUSED_SPIKE_CALLS times or more within one hour (every
+    process's counts together): its agent's webhooks hear it once for that hour."""
+    threshold = settings.APIKEY_REFUSED_SPIKE_CALLS
+    refused_hours = {(b[0], b[1]) for b in usage if b[2] != UsageOutcome.SERVED}
+    if not threshold or not refused_hours:
+        return
+    for key_pk, hour in sorted(refused_hours):
+        start = _moment(hour)
+        # A range, not equality: on SQLite the rows written by raw SQL keep their "+00:00".
+        this_hour = KeyUsage.objects.filter(key_id=key_pk, hour__gte=start, hour__lt=start + HOUR)
+        total = this_hour.exclude(outcome=UsageOutcome.SERVED).aggregate(total=Sum("calls"))
+        refused = total["total"] or 0
+        key = ApiKey.objects.select_related("agent").filter(pk=key_pk).first()
+        if refused < threshold or key is None:
+            continue
+        webhooks.emit(
+            WebhookEventType.KEY_REFUSED_SPIKE,
+            key.agent,
+            {"key": webhooks.key_data(key), "refused": refused, "hour": start.isoformat()},
+            dedupe_key=f"key.refused_spike:{key.key_id}:{start:%Y-%m-%dT%H}",
+        )
 
 
 def _upsert_usage(usage: dict[UsageBucket, int]) -> None:

@@ -489,3 +489,27 @@ def test_rotating_the_key_encryption_key_keeps_signing_secrets_readable(agent_a:
     with override_settings(KEY_ENCRYPTION_KEYS=["a-new-key-encryption-key"]):
         endpoint.refresh_from_db()
         assert endpoint.secret == secret
+
+
+@override_settings(WEBHOOKS_ALLOW_PRIVATE_ADDRESSES=True, APIKEY_REFUSED_SPIKE_CALLS=3)
+def test_a_spike_of_refused_calls_is_announced_once_per_key_and_hour(
+    client: Any, agent_a: Agent, receiver: Receiver, django_capture_on_commit_callbacks: Capture
+) -> None:
+    from apikeys import keyformat, usage
+
+    _, secret = register(agent_a, receiver.url, events=["key.refused_spike"])
+    key, _ = make_key(agent_a, "contacts_read")
+    wrong = {"x-api-key": keyformat.compose(key.key_id, keyformat.new_secret())}
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):
+            client.get("/v1/open/keys/me", headers=wrong)
+        usage.flush()  # 2 refused: under the threshold
+        client.get("/v1/open/keys/me", headers=wrong)
+        usage.flush()  # 3 in this hour, counted across flushes: announced
+        client.get("/v1/open/keys/me", headers=wrong)
+        usage.flush()  # 4: the same hour, not again
+    [received] = receiver.wait_for(1)
+    event = checked(received, secret)
+    assert event["type"] == "key.refused_spike"
+    assert event["data"]["key"]["id"] == key.key_id and event["data"]["refused"] == 3
+    assert WebhookEvent.objects.filter(type="key.refused_spike").count() == 1

@@ -22,7 +22,6 @@ from accounts.models import (
     Agent,
     AgentAudited,
     AuditAction,
-    AuditEvent,
     AuditStatus,
     User,
     new_public_id,
@@ -574,7 +573,7 @@ class WebhookEventType(models.TextChoices):
 SUBSCRIBABLE_EVENTS = [choice for choice in WebhookEventType if choice != WebhookEventType.PING]
 
 
-class WebhookEndpoint(models.Model):
+class WebhookEndpoint(AgentAudited, models.Model):
     """An HTTPS URL that receives an agent's key events, signed with its own secret."""
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="webhook_endpoints")
@@ -627,15 +626,9 @@ class WebhookEndpoint(models.Model):
     def wants_everything(self) -> bool:
         return all(choice in self.events for choice in SUBSCRIBABLE_EVENTS)
 
-    def record(self, action: AuditAction, description: str, request: HttpRequest) -> None:
-        AuditEvent.record(
-            action=action,
-            resource=f"Webhook endpoint {self.url}"[:200],
-            description=description,
-            organization=self.agent.organization,
-            agent=self.agent,
-            request=request,
-        )
+    @property
+    def audit_resource(self) -> str:
+        return f"Webhook endpoint {self.url}"[:200]
 
 
 class WebhookEvent(models.Model):

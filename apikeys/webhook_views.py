@@ -67,7 +67,7 @@ def webhook_new(request: AuthenticatedHttpRequest, access: AgentAccess) -> HttpR
     endpoint, secret = WebhookEndpoint.register(
         access.agent, created_by=request.user, **form.cleaned_data
     )
-    endpoint.record(AuditAction.CREATE, f"Added webhook endpoint {endpoint.url}", request)
+    endpoint.record(AuditAction.CREATE, f"Added webhook endpoint {endpoint.url}", request=request)
     response = render_page(request, access, created=endpoint, secret=secret)
     add_never_cache_headers(response)  # key_manager does too; the secret is why
     return response
@@ -82,7 +82,7 @@ def webhook_delete(
     endpoint = agent_endpoint(access, endpoint_id)
     if request.method == "GET":
         return render_page(request, access, deleting=endpoint)
-    endpoint.record(AuditAction.DELETE, f"Deleted webhook endpoint {endpoint.url}", request)
+    endpoint.record(AuditAction.DELETE, f"Deleted webhook endpoint {endpoint.url}", request=request)
     endpoint.delete()
     messages.success(request, "Webhook endpoint deleted.")
     return redirect("apikeys:webhooks", access.agent.public_id)
@@ -96,6 +96,6 @@ def webhook_test(
     endpoint = agent_endpoint(access, endpoint_id)
     data = {"message": "A test event from A2V2 API Permissions.", "sentBy": request.user.email}
     webhooks.emit(WebhookEventType.PING, access.agent, data, only=endpoint)
-    endpoint.record(AuditAction.UPDATE, f"Sent a test event to {endpoint.url}", request)
+    endpoint.record(AuditAction.UPDATE, f"Sent a test event to {endpoint.url}", request=request)
     messages.success(request, "Test event queued; its delivery appears in the log below.")
     return redirect("apikeys:webhooks", access.agent.public_id)

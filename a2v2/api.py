@@ -83,7 +83,10 @@ KEYED_REFUSALS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    # Any request can be too long (OPEN_API_MAX_URL_BYTES, OPEN_API_MAX_HEADER(S)_BYTES).
+    414: "URI Too Long",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
 INPUT_REFUSALS = {422: "Unprocessable Content"}

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import connection
-from django.test import Client, TestCase
+from django.http import HttpResponse
+from django.test import Client, TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from freezegun import freeze_time
 
 from accounts.models import Agent
-from apikeys import counters, records
+from apikeys import counters, crypto, keyformat, lookup, ratelimit, records, verification
 from apikeys.models import ApiKey
 from tests import factories
 
@@ -354,3 +359,231 @@ def test_without_redis_an_agent_rename_asks_nothing(
     agent_a.name = "Renamed agent"
     agent_a.save()
     assert redis.trips == []
+
+
+# --- a request served from the kept copy (apikeys/verification.py, `check`) ----------------
+
+
+def key_count(redis: MemoryRedisCounters, key: ApiKey) -> int:
+    minute = ratelimit.key_windows(1, 1)[0]
+    return redis.counts.get(minute.bucket(f"key:{key.key_id}", time.time()), 0)
+
+
+def failures(redis: MemoryRedisCounters, address: str = "127.0.0.1") -> int:
+    window = ratelimit.failure_window()
+    return redis.counts.get(window.bucket(f"authfail:{address}", time.time()), 0)
+
+
+def contacts(client: Client, agent: Agent, key: str) -> HttpResponse:
+    path = f"/v1/open/contacts/chatbots/{agent.public_id}"
+    return client.get(path, headers={"x-api-key": key})
+
+
+def test_a_kept_key_is_served_from_the_copy_in_one_counting_round_trip(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a, rate_limit_per_minute=5, rate_limit_per_hour=100)
+    assert me(client, full) == 200
+    redis.trips.clear()
+    with mock.patch.object(lookup, "find", wraps=lookup.find) as find:
+        response = client.get(ME, headers={"x-api-key": full})
+    assert response.status_code == 200
+    assert response["X-RateLimit-Limit"] == "5" and response["X-RateLimit-Remaining"] == "3"
+    assert find.call_count == 0 and redis.trips == ["add_if_current"]
+    assert key_count(redis, key) == 2 and failures(redis) == 0
+
+
+def narrow(key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=key.pk).update(contacts_read=False)
+
+
+def allowlist(key: ApiKey) -> None:
+    key.ip_allowlist = "203.0.113.7"
+    key.save()
+
+
+def expire(key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def delete(key: ApiKey) -> None:
+    key.delete()
+
+
+def rotate(key: ApiKey) -> None:
+    key.rotate(timedelta(0))
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        (narrow, 403, None),
+        (allowlist, 403, "Requests from this IP address are not allowed for this API key."),
+        (expire, 401, "This API key has expired."),
+        (delete, 401, "Invalid API key."),
+        (rotate, 401, "Invalid API key."),
+    ],
+)
+def test_a_stale_copy_refuses_the_very_next_request(
+    client: Client,
+    agent_a: Agent,
+    redis: MemoryRedisCounters,
+    change: Callable[[ApiKey], None],
+    status: int,
+    message: str | None,
+) -> None:
+    key, full = make_key(agent_a, "contacts_read")
+    assert contacts(client, agent_a, full).status_code == 200
+    stale = records.get(key.key_id)
+    assert stale is not None
+    with commits():
+        change(key)
+    records._records[key.key_id] = stale  # as another process still holds it
+    response = contacts(client, agent_a, full)
+    assert response.status_code == status
+    if message is not None:
+        assert response.json()["message"] == message
+
+
+def test_the_new_secret_works_at_once_where_a_copy_holds_the_old_one(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, old = make_key(agent_a)
+    assert me(client, old) == 200
+    stale = records.get(key.key_id)
+    with commits():
+        new = key.rotate(timedelta(0))
+    records._records[key.key_id] = stale
+    assert me(client, new) == 200
+    assert failures(redis) == 0  # the stale copy's "wrong secret" counted nothing
+    assert key_count(redis, key) == 2  # and the request counted once, after a fresh read
+    kept = records.get(key.key_id)
+    assert kept is not None and kept is not stale
+
+
+def test_a_wrong_secret_counts_a_failure_and_never_the_keys_limit(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a)
+    assert me(client, full) == 200
+    wrong = keyformat.compose(key.key_id, keyformat.new_secret())
+    unknown = keyformat.compose(keyformat.new_key_id(), keyformat.new_secret())
+    for presented in (wrong, wrong, unknown):
+        with mock.patch.object(lookup, "find", wraps=lookup.find) as find:
+            response = client.get(ME, headers={"x-api-key": presented})
+        assert response.status_code == 401
+        assert response.json()["message"] == "Invalid API key."
+        assert find.call_count == 1  # judged against the row read now, kept or not
+    assert failures(redis) == 3
+    assert key_count(redis, key) == 1
+    assert records.get(keyformat.parse_full_key(unknown).key_id) is None  # never kept
+
+
+def test_a_malformed_credential_counts_a_failure(
+    client: Client, redis: MemoryRedisCounters
+) -> None:
+    response = client.get(ME, headers={"x-api-key": "not-a-key"})
+    assert response.status_code == 401
+    assert failures(redis) == 1
+
+
+def test_a_key_id_first_seen_unknown_works_once_a_key_takes_it(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key_id, secret = keyformat.new_key_id(), keyformat.new_secret()
+    full = keyformat.compose(key_id, secret)
+    assert me(client, full) == 401
+    key = ApiKey(agent=agent_a, name="late", key_id=key_id)
+    key.issue_secret()
+    key.secret_hash = crypto.hash_secret(key_id, secret)
+    with commits():
+        key.save()
+    assert me(client, full) == 200
+
+
+def test_a_key_refused_for_its_address_is_confirmed_and_counts_nothing(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a, ip_allowlist="203.0.113.7")
+    for _ in range(2):  # read and kept, then refused from the copy
+        response = client.get(ME, headers={"x-api-key": full})
+        assert response.status_code == 403
+    assert records.get(key.key_id) is not None
+    assert key_count(redis, key) == 0 and failures(redis) == 0
+    assert redis.trips.count("add_if_current") == 3  # generation read, then two confirmations
+
+
+def test_a_kept_key_past_its_limit_hears_429_with_its_reset(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    _, full = make_key(agent_a, rate_limit_per_minute=2, rate_limit_per_hour=100)
+    with freeze_time("2030-01-01 12:00:45"):
+        responses = [client.get(ME, headers={"x-api-key": full}) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert responses[1]["X-RateLimit-Remaining"] == "0"
+    assert responses[2]["Retry-After"] == "15" and responses[2]["X-RateLimit-Reset"] == "15"
+
+
+@override_settings(APIKEY_FAILURES_PER_CLIENT=2)
+def test_past_the_failure_budget_even_the_right_secret_hears_429(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a)
+    assert me(client, full) == 200  # kept
+    wrong = keyformat.compose(key.key_id, keyformat.new_secret())
+    with freeze_time("2030-01-01 12:00:30"):
+        assert [me(client, wrong) for _ in range(3)] == [401, 401, 429]
+        refused = client.get(ME, headers={"x-api-key": full})
+    assert refused.status_code == 429
+    assert refused.json()["message"] == verification.TOO_MANY_FAILURES
+    assert refused["Retry-After"] == "30"
+
+
+def test_a_key_read_while_pending_is_counted_once_and_not_kept(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a)
+    redis.mark_changed([key.key_id])
+    redis.trips.clear()
+    assert me(client, full) == 200
+    assert records.get(key.key_id) is None
+    assert key_count(redis, key) == 1
+    assert redis.trips == ["add_if_current", "add"]  # the generation read, then the count
+
+
+def test_a_pending_key_refused_from_its_row_counts_nothing(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a, ip_allowlist="203.0.113.7")
+    redis.mark_changed([key.key_id])
+    assert me(client, full) == 403
+    assert key_count(redis, key) == 0 and failures(redis) == 0
+
+
+def test_a_key_that_keeps_changing_is_judged_from_its_row(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a)
+    original = redis.add_if_current
+
+    def always_new(key_id: str, generation: str, entries: Sequence[counters.Entry]) -> Any:
+        redis.generations[key_id] = secrets.token_hex(8)  # changed again before every trip
+        return original(key_id, generation, entries)
+
+    redis.add_if_current = always_new  # type: ignore[method-assign]
+    assert me(client, full) == 200  # after three tries, read and counted as without Redis
+    assert redis.trips.count("add_if_current") == 3
+    assert records.get(key.key_id) is None
+    assert key_count(redis, key) == 1
+
+
+@pytest.mark.parametrize(("mode", "status"), [("closed", 503), ("open", 200)])
+def test_with_redis_down_a_kept_copy_is_dropped_and_the_policy_applies(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters, mode: str, status: int
+) -> None:
+    key, full = make_key(agent_a)
+    assert me(client, full) == 200
+    redis.down = True
+    with override_settings(RATELIMIT_ON_CACHE_FAILURE=mode):
+        assert me(client, full) == status
+    assert records.get(key.key_id) is None

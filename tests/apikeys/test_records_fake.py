@@ -15,6 +15,7 @@ from unittest import mock
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_save, pre_delete, pre_save
 from django.http import HttpResponse
 from django.test import Client, TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -59,6 +60,8 @@ class MemoryRedisCounters(counters.RedisCounters):
         self, key_id: str, generation: str, entries: Sequence[counters.Entry]
     ) -> tuple[str, list[int] | None]:
         self._reachable("add_if_current")
+        if not isinstance(generation, str):  # redis-py's DataError, a RedisError
+            raise counters.CountersUnavailable(f"Invalid input of type {type(generation)}")
         current = self.generations.setdefault(key_id, secrets.token_hex(8))
         if current != generation:
             return current, None
@@ -195,12 +198,13 @@ def test_a_change_redis_cannot_hear_of_is_refused(
     assert ApiKey.objects.get(pk=key.pk).name != "Renamed"
 
 
-def test_a_renewal_that_fails_leaves_the_pending_mark_and_is_logged(
+def test_a_renewal_that_fails_leaves_the_pending_marks_and_is_logged(
     agent_a: Agent,
     redis: MemoryRedisCounters,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    key, _ = make_key(agent_a)
+    first, _ = make_key(agent_a)
+    second, _ = make_key(agent_a, name="Second")
     original = redis.renew
 
     def fail(key_ids: Sequence[str]) -> None:
@@ -208,11 +212,40 @@ def test_a_renewal_that_fails_leaves_the_pending_mark_and_is_logged(
 
     redis.renew = fail  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING, logger="apikeys.records"), commits():
-        key.name = "Renamed"
-        key.save()
+        ApiKey.objects.filter(agent=agent_a).update(name="Renamed")
     redis.renew = original  # type: ignore[method-assign]
-    assert redis.generations[key.key_id] == counters.PENDING
-    assert f"Could not renew the generation of API keys {key.key_id}" in caplog.text
+    assert redis.generations[first.key_id] == redis.generations[second.key_id] == counters.PENDING
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "apikeys.records"]
+    assert logged in (
+        f"Could not renew the generation of API keys {first.key_id}, {second.key_id}",
+        f"Could not renew the generation of API keys {second.key_id}, {first.key_id}",
+    )
+
+
+def test_the_signals_are_connected_under_their_ids(
+    agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    """connect_signals runs once at start-up (ApiKeysConfig.ready); run again here, it
+    must connect each receiver for its sender under the same id, so never twice."""
+    connected = [
+        (pre_save, ApiKey, "apikeys.records.save"),
+        (pre_delete, ApiKey, "apikeys.records.delete"),
+        (post_save, Agent, "apikeys.records.agent"),
+    ]
+    for signal, sender, uid in connected:
+        assert signal.disconnect(sender=sender, dispatch_uid=uid)
+    records.connect_signals()
+    for signal, sender, uid in connected:
+        assert signal.disconnect(sender=sender, dispatch_uid=uid), uid
+    records.connect_signals()
+    key, _ = make_key(agent_a)
+    redis.trips.clear()
+    key.name = "Renamed"
+    key.save()
+    agent_a.name = "Renamed agent"
+    agent_a.save()
+    key.delete()
+    assert redis.trips == ["mark_changed"] * 3
 
 
 def test_a_key_read_while_pending_is_served_but_not_kept(
@@ -462,8 +495,9 @@ def test_the_new_secret_works_at_once_where_a_copy_holds_the_old_one(
 
 
 def test_a_wrong_secret_counts_a_failure_and_never_the_keys_limit(
-    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="apikeys.verification")
     key, full = make_key(agent_a)
     assert me(client, full) == 200
     wrong = keyformat.compose(key.key_id, keyformat.new_secret())
@@ -477,6 +511,9 @@ def test_a_wrong_secret_counts_a_failure_and_never_the_keys_limit(
     assert failures(redis) == 3
     assert key_count(redis, key) == 1
     assert records.get(keyformat.parse_full_key(unknown).key_id) is None  # never kept
+    assert [r.getMessage() for r in caplog.records if r.name == "apikeys.verification"] == [
+        f"API key refused: key_id={key.key_id} client=127.0.0.1"
+    ] * 2 + [f"API key refused: key_id={keyformat.parse_full_key(unknown).key_id} client=127.0.0.1"]
 
 
 def test_a_malformed_credential_counts_a_failure(
@@ -587,3 +624,37 @@ def test_with_redis_down_a_kept_copy_is_dropped_and_the_policy_applies(
     with override_settings(RATELIMIT_ON_CACHE_FAILURE=mode):
         assert me(client, full) == status
     assert records.get(key.key_id) is None
+
+
+def test_a_kept_key_changing_now_is_served_from_its_row_and_dropped(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    """Another process marks the key PENDING (a change not yet committed): this process's
+    copy is dropped, the row read now serves, counted once, and nothing is kept."""
+    key, full = make_key(agent_a)
+    assert me(client, full) == 200
+    redis.generations[key.key_id] = counters.PENDING
+    redis.trips.clear()
+    assert me(client, full) == 200
+    assert redis.trips == ["add_if_current", "add"]
+    assert records.get(key.key_id) is None
+    assert key_count(redis, key) == 2
+
+
+def test_a_kept_key_renewed_elsewhere_is_read_again_and_kept_under_the_new_generation(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a)
+    assert me(client, full) == 200
+    redis.renew([key.key_id])  # another process changed it (committed)
+    redis.trips.clear()
+    with mock.patch.object(lookup, "find", wraps=lookup.find) as find:
+        assert me(client, full) == 200
+    assert find.call_count == 1
+    assert redis.trips == ["add_if_current", "add_if_current"]  # stale, then counted
+    kept = records.get(key.key_id)
+    assert kept is not None and kept.generation == redis.generations[key.key_id]
+    assert key_count(redis, key) == 2
+    redis.trips.clear()
+    assert me(client, full) == 200
+    assert redis.trips == ["add_if_current"]

@@ -80,8 +80,11 @@ def test_the_fields_may_come_in_any_order_and_carry_extra_ones() -> None:
     good = mac(SECRET, T, BODY)
     for header in (f"v1={good},t={T}", f"t={T},v0=abc,v1={good}", f"t={T},junk,v1={good}"):
         assert webhooks.signature_is_valid(SECRET, header, BODY, now=T), header
-    # A value may itself hold "=": only the first one splits.
+    # A value may itself hold "=": only the first one splits, and a later field of the same
+    # name wins, so a field appended to a good header spoils it.
     assert not webhooks.signature_is_valid(SECRET, f"t={T},v1={good}=", BODY, now=T)
+    assert not webhooks.signature_is_valid(SECRET, f"t={T},v1={good},v1=x=", BODY, now=T)
+    assert not webhooks.signature_is_valid(SECRET, f"t={T},v1={good},t=1=", BODY, now=T)
 
 
 def test_the_wrong_secret_or_body_is_refused() -> None:

@@ -424,6 +424,14 @@ def test_a_kept_key_is_served_from_the_copy_in_one_counting_round_trip(
     assert response["X-RateLimit-Limit"] == "5" and response["X-RateLimit-Remaining"] == "3"
     assert find.call_count == 0 and redis.trips == ["add_if_current"]
     assert key_count(redis, key) == 2 and failures(redis) == 0
+    # The buckets an operator finds in Redis: the key's minute and hour, the address's
+    # failures (read, never written, on a served request).
+    now = time.time()
+    assert set(redis.counts) == {
+        f"key:{key.key_id}:minute:{int(now // 60)}",
+        f"key:{key.key_id}:hour:{int(now // 3600)}",
+        f"authfail:127.0.0.1:minute:{int(now // 60)}",
+    }
 
 
 def narrow(key: ApiKey) -> None:

@@ -416,17 +416,18 @@ def test_a_kept_key_is_served_from_the_copy_in_one_counting_round_trip(
     client: Client, agent_a: Agent, redis: MemoryRedisCounters
 ) -> None:
     key, full = make_key(agent_a, rate_limit_per_minute=5, rate_limit_per_hour=100)
-    assert me(client, full) == 200
-    redis.trips.clear()
-    with mock.patch.object(lookup, "find", wraps=lookup.find) as find:
-        response = client.get(ME, headers={"x-api-key": full})
+    with freeze_time("2030-01-01 12:00:30"):  # both requests in one minute
+        assert me(client, full) == 200
+        redis.trips.clear()
+        with mock.patch.object(lookup, "find", wraps=lookup.find) as find:
+            response = client.get(ME, headers={"x-api-key": full})
+        assert key_count(redis, key) == 2 and failures(redis) == 0
+        now = time.time()
     assert response.status_code == 200
     assert response["X-RateLimit-Limit"] == "5" and response["X-RateLimit-Remaining"] == "3"
     assert find.call_count == 0 and redis.trips == ["add_if_current"]
-    assert key_count(redis, key) == 2 and failures(redis) == 0
     # The buckets an operator finds in Redis: the key's minute and hour, the address's
     # failures (read, never written, on a served request).
-    now = time.time()
     assert set(redis.counts) == {
         f"key:{key.key_id}:minute:{int(now // 60)}",
         f"key:{key.key_id}:hour:{int(now // 3600)}",

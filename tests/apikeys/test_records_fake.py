@@ -122,6 +122,7 @@ def test_a_served_key_is_kept_and_served_again_without_a_query(
     assert redis.trips == ["add_if_current"]  # one round trip, which also counts
 
 
+@override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
 def test_without_redis_nothing_is_kept(client: Client, agent_a: Agent) -> None:
     key, full = make_key(agent_a)
     assert not records.enabled()

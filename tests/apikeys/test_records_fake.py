@@ -626,7 +626,12 @@ def test_a_key_that_keeps_changing_is_judged_from_its_row(
 
 @pytest.mark.parametrize(("mode", "status"), [("closed", 503), ("open", 200)])
 def test_with_redis_down_a_kept_copy_is_dropped_and_the_policy_applies(
-    client: Client, agent_a: Agent, redis: MemoryRedisCounters, mode: str, status: int
+    client: Client,
+    agent_a: Agent,
+    redis: MemoryRedisCounters,
+    mode: str,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     key, full = make_key(agent_a)
     assert me(client, full) == 200
@@ -634,6 +639,9 @@ def test_with_redis_down_a_kept_copy_is_dropped_and_the_policy_applies(
     with override_settings(RATELIMIT_ON_CACHE_FAILURE=mode):
         assert me(client, full) == status
     assert records.get(key.key_id) is None
+    warned = [r.getMessage() for r in caplog.records if r.name == "apikeys.verification"]
+    if mode == "open":  # what an operator greps for while requests go uncounted
+        assert warned == [f"Rate-limit counters unreachable; serving key_id={key.key_id} uncounted"]
 
 
 def test_a_kept_key_changing_now_is_served_from_its_row_and_dropped(

@@ -224,6 +224,25 @@ class RedisCounters:
             self.client.delete(*keys)
 
 
+_SQLITE_SETUP = threading.Lock()  # one thread of a process sets the file up at a time
+
+
+def _set_up(db: sqlite3.Connection, schema: str) -> None:
+    """WAL mode and the table. Switching the journal mode takes the file's lock without
+    waiting for it (no busy timeout), so a process racing another's first use tries again."""
+    for attempt in range(50):
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # a lost count on power loss harms nothing
+            db.execute(schema)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == 49:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+
+
 class SqliteFileCounters:
     """Counters in their own SQLite file. WAL lets readers run beside the one writer, and
     a single upsert statement is atomic, so counts stay exact across processes."""
@@ -245,9 +264,8 @@ class SqliteFileCounters:
             return held[1]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=20, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # a lost count on power loss harms nothing
-        db.execute(self.SCHEMA)
+        with _SQLITE_SETUP:
+            _set_up(db, self.SCHEMA)
         self._local.held = (os.getpid(), db)
         return db
 

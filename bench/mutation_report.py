@@ -30,6 +30,7 @@ MODULES = [
     "apikeys/verification.py",
     "apikeys/records.py",
     "apikeys/webhooks.py",
+    "apikeys/usage.py",
 ]
 # Modules of which only some functions are on the security path: the webhook signature a
 # receiver checks. The rest of webhooks.py (emitting, delivery, retries, the sweep) is not

@@ -512,4 +512,6 @@ def test_a_spike_of_refused_calls_is_announced_once_per_key_and_hour(
     event = checked(received, secret)
     assert event["type"] == "key.refused_spike"
     assert event["data"]["key"]["id"] == key.key_id and event["data"]["refused"] == 3
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    assert event["data"]["hour"] == hour.isoformat()
     assert WebhookEvent.objects.filter(type="key.refused_spike").count() == 1

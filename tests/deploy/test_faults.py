@@ -159,7 +159,12 @@ def test_postgres_stopped_then_restarted(stack, services) -> None:  # type: igno
     assert wait_for(lambda: call("GET", me, stack.key)[0] == 200, timeout=20, interval=0.5)
     assert all(call("GET", me, stack.key)[0] == 200 for _ in range(6))
     assert call("GET", f"{stack.url}/v1/open/health")[0] == 200
-    assert wait_for(lambda: "database available again" in stack.log("web")[log_start:], timeout=5)
+
+    def recovery_logged() -> bool:
+        call("GET", me, stack.key)  # each worker that saw the outage says so on its next query
+        return "database available again" in stack.log("web")[log_start:]
+
+    assert wait_for(recovery_logged, timeout=15, interval=0.2)
     assert_outage_logged_in_lines(outage_log(stack, log_start), "database")
 
 

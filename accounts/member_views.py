@@ -350,15 +350,20 @@ def member_unlock(
     return changed(request, MEMBERS, "members-region", members_context(access), text)
 
 
+def _open_invitation(access: AgentAccess, invitation_id: int) -> Invitation:
+    """A pending invitation of this workspace (404 for any other)."""
+    return get_object_or_404(
+        Invitation.objects.open(), organization=access.agent.organization, pk=invitation_id
+    )
+
+
 @require_POST
 @workspace_manager
 @sudo_required
 def invitation_revoke(
     request: AuthenticatedHttpRequest, access: AgentAccess, invitation_id: int
 ) -> HttpResponse:
-    invitation = get_object_or_404(
-        Invitation.objects.open(), organization=access.agent.organization, pk=invitation_id
-    )
+    invitation = _open_invitation(access, invitation_id)
     invitation.delete()
     record(
         request,
@@ -377,9 +382,7 @@ def invitation_revoke(
 def invitation_resend(
     request: AuthenticatedHttpRequest, access: AgentAccess, invitation_id: int
 ) -> HttpResponse:
-    old = get_object_or_404(
-        Invitation.objects.open(), organization=access.agent.organization, pk=invitation_id
-    )
+    old = _open_invitation(access, invitation_id)
     try:
         invitation = invite_by_email(request, old.organization, old.email, Role(old.role))
     except SEND_ERRORS as error:

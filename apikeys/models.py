@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 
 from a2v2.lib.client_ip import IPAddress, in_networks, parse_networks
@@ -379,8 +379,11 @@ class ApiKey(AgentAudited, models.Model):
         field = "secret_hash" if matched == self.secret_hash else "previous_secret_hash"
         upgraded = crypto.hash_secret(self.key_id, secret)
         try:
-            ApiKey.objects.filter(pk=self.pk, **{field: matched}).update(**{field: upgraded})
-        except CountersUnavailable:  # Redis is down (apikeys/records.py): on a later use
+            with transaction.atomic():  # a savepoint: a failure leaves no broken transaction
+                ApiKey.objects.filter(pk=self.pk, **{field: matched}).update(**{field: upgraded})
+        except (CountersUnavailable, DatabaseError):
+            # Redis (apikeys/records.py) or the database refused the write: the secret was
+            # verified, so the call is served and the hash upgraded on a later use.
             logger.warning("Could not upgrade the hash of key_id=%s now", self.key_id)
             return
         setattr(self, field, upgraded)

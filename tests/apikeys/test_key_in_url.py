@@ -75,3 +75,23 @@ def test_the_keys_list_shows_an_exposed_key_and_asks_for_a_rotation(owner, agent
     ApiKey.objects.filter(pk=key.pk).update(exposed_at=None)
     html = client_for(owner).get(reverse("apikeys:api-permissions", args=[agent_a.public_id]))
     assert "Exposed" not in html.content.decode()
+
+
+def test_a_real_key_under_any_other_parameter_is_refused_and_flagged(
+    client: Client, agent_a: Agent
+) -> None:
+    """Pasted into a search box or a made-up parameter, with the header sent as well."""
+    key, full = make_key(agent_a, "contacts_read")
+    url = f"/v1/open/contacts/chatbots/{agent_a.public_id}"
+    response = client.get(url, {"search": full}, headers={"x-api-key": full})
+    assert response.status_code == 400
+    assert "not accepted in the URL" in response.json()["message"]
+    key.refresh_from_db()
+    assert key.exposed_at is not None
+
+
+def test_a_query_that_only_mentions_the_prefix_is_served(client: Client, agent_a: Agent) -> None:
+    _, full = make_key(agent_a, "contacts_read")
+    url = f"/v1/open/contacts/chatbots/{agent_a.public_id}"
+    response = client.get(url, {"search": "a2v2_notes"}, headers={"x-api-key": full})
+    assert response.status_code == 200

@@ -8,6 +8,8 @@ from unittest import mock
 
 import pytest
 from argon2 import PasswordHasher
+from django.db import OperationalError
+from django.db.models import QuerySet
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -256,3 +258,21 @@ def test_a_kept_connection_that_died_is_replaced_without_failing_the_request(
     connection.connection.close()  # as a server restart or a dropped socket would
     records.clear()  # with Redis the process keeps the row: make it read again
     assert get_me(client, full).status_code == 200
+
+
+def test_a_failed_hash_upgrade_still_serves_the_verified_call(
+    client: Client, agent_a: Agent, caplog: pytest.LogCaptureFixture
+) -> None:
+    key, full = make_key(agent_a)
+    legacy = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(secret_of(full))
+    ApiKey.objects.filter(pk=key.pk).update(secret_hash=legacy)
+
+    with mock.patch.object(
+        QuerySet, "update", autospec=True, side_effect=OperationalError("database is locked")
+    ):
+        assert get_me(client, full).status_code == 200
+
+    assert "Could not upgrade the hash" in caplog.text
+    assert stored(key) == legacy  # upgraded on a later use instead
+    assert get_me(client, full).status_code == 200
+    assert stored(key).startswith(crypto.current_prefix())

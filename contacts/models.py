@@ -97,6 +97,15 @@ class Page:
     next_after: tuple[Any, int] | None
 
 
+def _page(rows: list[tuple[int, Any]], *, more: bool) -> Page:
+    """The contacts of these (id, key value) rows, in their order."""
+    ids = [pk for pk, _ in rows]
+    found = Contact.objects.select_related("owner").in_bulk(ids)
+    contacts = [found[pk] for pk in ids if pk in found]
+    last = rows[-1] if rows and more else None
+    return Page(contacts, (last[1], last[0]) if last else None)
+
+
 class ContactQuerySet(models.QuerySet["Contact"]):
     def for_agent(self, agent: Agent) -> ContactQuerySet:
         return self.filter(agent=agent)
@@ -177,9 +186,9 @@ class ContactQuerySet(models.QuerySet["Contact"]):
     def page_at(self, number: int, size: int, total: int) -> Page:
         """The contacts on page `number` (1-based) of this ordered queryset of `total` rows.
 
-        The first page is read like a cursor page, in one query. Deeper pages read ids
-        first, from the index alone, then those rows; a page in the second half is read
-        backwards from the end, so the database skips fewer rows.
+        The first page is read like a cursor page. Deeper pages likewise read ids first,
+        from the index alone; a page in the second half is read backwards from the end, so
+        the database skips fewer rows.
         """
         offset = (number - 1) * size
         if offset >= total:
@@ -193,11 +202,7 @@ class ContactQuerySet(models.QuerySet["Contact"]):
             rows = list(keys.reverse()[start : start + count])[::-1]
         else:
             rows = list(keys[offset : offset + count])
-        page_ids = [pk for pk, _ in rows]
-        found = Contact.objects.select_related("owner").in_bulk(page_ids)
-        contacts = [found[pk] for pk in page_ids if pk in found]
-        last = rows[-1] if rows and offset + count < total else None
-        return Page(contacts, (last[1], last[0]) if last else None)
+        return _page(rows, more=offset + count < total)
 
     def page_from_start(self, size: int) -> Page:
         return self._page_of(self, size)
@@ -208,12 +213,14 @@ class ContactQuerySet(models.QuerySet["Contact"]):
         return self._page_of(self.after(key_value, pk), size)
 
     def _page_of(self, queryset: ContactQuerySet, size: int) -> Page:
-        """The first `size` rows of `queryset`, in one query, and whether more follow."""
-        key, _ = self.keyset()
-        rows = list(queryset.select_related("owner").annotate(cursor_key=F(key))[: size + 1])
-        contacts, more = rows[:size], len(rows) > size
-        last = contacts[-1] if contacts and more else None
-        return Page(contacts, (last.cursor_key, last.pk) if last else None)
+        """The first `size` rows of `queryset`, and whether more follow.
+
+        Ids first, then the rows: the first query is an index-only scan on PostgreSQL,
+        which skips archived contacts by the index's `archived` column. Reading the rows
+        at once instead visits every archived contact's row before skipping it: a name
+        search with thousands of archived matches took 20 ms instead of 5."""
+        rows = list(queryset._ids_and_keys()[: size + 1])
+        return _page(rows[:size], more=len(rows) > size)
 
     def _ids_and_keys(self) -> models.QuerySet[Contact, tuple[int, Any]]:
         key, _ = self.keyset()

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import hiredis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.signals import setting_changed
@@ -202,8 +203,11 @@ class RedisCounters:
 
     def _evalsha(self, script: str, keys: list[str], args: list[Any], retry: bool = True) -> Any:
         connection = self._connection()
+        # Packed by hiredis in one C call: redis-py's send_command re-checks and converts
+        # every argument in Python first (~10 µs of the request's CPU).
+        command = hiredis.pack_command(("EVALSHA", self.scripts[script], len(keys), *keys, *args))
         try:
-            connection.send_command("EVALSHA", self.scripts[script], len(keys), *keys, *args)
+            connection.send_packed_command([command], check_health=False)
             return connection.read_response()
         except NoScriptError:  # a restarted or flushed Redis: load the script, once
             connection.send_command("SCRIPT", "LOAD", script)

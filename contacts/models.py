@@ -216,9 +216,11 @@ class ContactQuerySet(models.QuerySet["Contact"]):
         """The first `size` rows of `queryset`, and whether more follow.
 
         Ids first, then the rows: the first query is an index-only scan on PostgreSQL,
-        which skips archived contacts by the index's `archived` column. Reading the rows
-        at once instead visits every archived contact's row before skipping it: a name
-        search with thousands of archived matches took 20 ms instead of 5."""
+        read in the index's order and stopped after `size + 1`, skipping archived contacts
+        by the index's `archived` column. Reading the rows at once, PostgreSQL visited
+        every archived match's row before skipping it, or, judging a name prefix to match
+        one row, fetched and sorted every match: on 1M contacts a 3-letter search's page
+        took 6-26 ms where this takes 2-5 (one more query: about 1-2 ms on a first page)."""
         rows = list(queryset._ids_and_keys()[: size + 1])
         return _page(rows[:size], more=len(rows) > size)
 

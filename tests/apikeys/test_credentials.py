@@ -230,11 +230,21 @@ def test_a_key_in_the_url_does_not_use_up_the_failure_budget(client: Client, key
     assert client.get(ME, headers={"x-api-key": full}).status_code == 200
 
 
-def test_a_refused_header_key_is_not_flagged_as_sent_in_a_url(client: Client, key: Issued) -> None:
+def test_a_real_key_in_an_unrelated_parameter_is_refused_whatever_the_headers(
+    client: Client, key: Issued
+) -> None:
     api_key, full = key
-    # The real key sits in an unrelated parameter; the request is refused for its headers.
-    response = client.get(ME, {"q": full}, headers={"authorization": "Basic abc"})
-    refused(response, 401, USE_BEARER)
-    refused(client.get(ME, {"q": full}), 401, MISSING)
+    # The URL carried the key through every log on its way, whatever the headers say.
+    refused(client.get(ME, {"q": full}, headers={"authorization": "Basic abc"}), 400, IN_URL)
+    refused(client.get(ME, {"q": full}), 400, IN_URL)
+    api_key.refresh_from_db()
+    assert api_key.exposed_at is not None
+
+
+def test_a_mistyped_key_in_an_unrelated_parameter_is_not_a_key(client: Client, key: Issued) -> None:
+    api_key, full = key
+    mistyped = full[:-1] + ("y" if full.endswith("x") else "x")  # the checksum fails
+    response = client.get(ME, {"q": mistyped}, headers={"x-api-key": full})
+    assert response.status_code == 200
     api_key.refresh_from_db()
     assert api_key.exposed_at is None

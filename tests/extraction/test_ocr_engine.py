@@ -74,3 +74,28 @@ def test_a_negative_detect_side_is_a_check_error(settings) -> None:
     errors = [e for e in check_pipeline_settings() if e.id == "extraction.E002"]
     assert len(errors) == 1 and "EXTRACTION_OCR_DETECT_SIDE" in errors[0].msg
     assert "EXTRACTION_OCR_THREADS" not in errors[0].msg
+
+
+def test_the_recogniser_pads_short_lines_less_than_rapidocr(pipeline_config) -> None:
+    from extraction.pipeline.ocr import REC_MIN_WIDTH, RapidOCREngine
+
+    config.configure(config.PipelineConfig())
+    recogniser = RapidOCREngine()._engine._load_rec_model()
+    assert recogniser.rec_image_shape == [3, 48, REC_MIN_WIDTH] and REC_MIN_WIDTH < 320
+    from rapidocr.ch_ppocr_rec import TextRecInput
+
+    shapes = []
+    session = recogniser.session
+
+    class Spy:
+        def __call__(self, batch):
+            shapes.append(batch.shape)
+            return session(batch)
+
+        def __getattr__(self, name):
+            return getattr(session, name)
+
+    recogniser.session = Spy()
+    # a short line (80 x 48 once scaled) is fed 96 pixels wide, not 320
+    recogniser(TextRecInput(img=[np.full((24, 40, 3), 255, np.uint8)]))
+    assert shapes == [(1, 3, 48, 96)]

@@ -234,6 +234,8 @@ EXTRACTION_MODEL_DIR = env.str("EXTRACTION_MODEL_DIR", default="")
 EXTRACTION_OCR_ENGINE = env.str("EXTRACTION_OCR_ENGINE", default="auto").lower()
 EXTRACTION_OCR_THREADS = env.int("EXTRACTION_OCR_THREADS", default=0)  # 0: onnxruntime's choice
 EXTRACTION_OCR_MAX_SIDE = env.int("EXTRACTION_OCR_MAX_SIDE", default=0)  # 0: the engine's own
+# Longest side of the copy the text detector searches (lines are read from the full page).
+EXTRACTION_OCR_DETECT_SIDE = env.int("EXTRACTION_OCR_DETECT_SIDE", default=0)  # 0: full size
 EXTRACTION_PHONE_REGIONS = [r.upper() for r in env.list("EXTRACTION_PHONE_REGIONS", default=["US"])]
 EXTRACTION_DATE_ORDER = env.str("EXTRACTION_DATE_ORDER", default="DMY").upper()
 # Where extraction_train keeps the OCR of the training images between runs.

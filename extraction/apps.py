@@ -26,6 +26,7 @@ def pipeline_config() -> PipelineConfig:
         ocr_engine=settings.EXTRACTION_OCR_ENGINE,
         ocr_threads=settings.EXTRACTION_OCR_THREADS or None,
         ocr_max_side=settings.EXTRACTION_OCR_MAX_SIDE or None,
+        ocr_detect_side=settings.EXTRACTION_OCR_DETECT_SIDE or None,
         model_dir=Path(settings.EXTRACTION_MODEL_DIR) if settings.EXTRACTION_MODEL_DIR else None,
         phone_regions=tuple(settings.EXTRACTION_PHONE_REGIONS),
         date_order=settings.EXTRACTION_DATE_ORDER,

@@ -112,9 +112,11 @@ def check_pipeline_settings(app_configs: Any = None, **kwargs: Any) -> list[Erro
             f"Use one of {', '.join(OCR_ENGINES)}.",
             "E001",
         )
-    if settings.EXTRACTION_OCR_THREADS < 0 or settings.EXTRACTION_OCR_MAX_SIDE < 0:
+    counts = ("EXTRACTION_OCR_THREADS", "EXTRACTION_OCR_MAX_SIDE", "EXTRACTION_OCR_DETECT_SIDE")
+    negative = [name for name in counts if getattr(settings, name) < 0]
+    if negative:
         refuse(
-            "EXTRACTION_OCR_THREADS and EXTRACTION_OCR_MAX_SIDE cannot be negative.",
+            f"{', '.join(negative)} cannot be negative.",
             "0 leaves each to the OCR engine.",
             "E002",
         )

@@ -20,7 +20,8 @@ DATE_ORDERS = ("DMY", "MDY", "YMD")
 class PipelineConfig:
     ocr_engine: str = "auto"  # rapidocr, falling back to tesseract when it is not installed
     ocr_threads: int | None = None  # onnxruntime's own choice when None
-    ocr_max_side: int | None = None  # longest side fed to the detector; smaller is faster
+    ocr_max_side: int | None = None  # longest side the engine works on; smaller is faster
+    ocr_detect_side: int | None = None  # longest side the text detector searches; None: all
     model_dir: Path | None = None  # a receipt model fitted here; the shipped one when None
     phone_regions: tuple[str, ...] = ("US",)  # where numbers without a country code are
     date_order: str = "DMY"  # how 03/04/2024 is read

@@ -16,11 +16,11 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import Agent, AuditEvent
 from apikeys import counters, crypto, keyformat, lookup, ratelimit, records
 from apikeys.models import ApiKey
+from tests.apikeys.key_changes import allowlist, expire, narrow, revoke, rotate
 from tests.conftest import client_for
 from tests.deploy.test_redis_down import DEAD_REDIS
 from tests.factories import make_key
@@ -74,27 +74,6 @@ def test_a_kept_key_costs_no_query_and_one_round_trip(client: Client, agent_a: A
         del store.add_if_current
     assert len(queries) == 0 and find.call_count == 0  # (the lookup bypasses Django's cursor)
     assert len(trips) == 1
-
-
-def narrow(key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk).update(contacts_read=False)
-
-
-def allowlist(key: ApiKey) -> None:
-    key.ip_allowlist = "203.0.113.7"
-    key.save()
-
-
-def expire(key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-
-
-def revoke(key: ApiKey) -> None:
-    key.delete()
-
-
-def rotate(key: ApiKey) -> None:
-    key.rotate(timedelta(0))
 
 
 @pytest.mark.parametrize(

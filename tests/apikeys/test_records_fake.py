@@ -26,6 +26,7 @@ from accounts.models import Agent
 from apikeys import counters, crypto, keyformat, lookup, ratelimit, records, verification
 from apikeys.models import ApiKey
 from tests import factories
+from tests.apikeys.key_changes import allowlist, expire, narrow, revoke, rotate
 
 ME = "/v1/open/keys/me"
 
@@ -445,34 +446,13 @@ def test_a_kept_key_is_served_from_the_copy_in_one_counting_round_trip(
     }
 
 
-def narrow(key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk).update(contacts_read=False)
-
-
-def allowlist(key: ApiKey) -> None:
-    key.ip_allowlist = "203.0.113.7"
-    key.save()
-
-
-def expire(key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-
-
-def delete(key: ApiKey) -> None:
-    key.delete()
-
-
-def rotate(key: ApiKey) -> None:
-    key.rotate(timedelta(0))
-
-
 @pytest.mark.parametrize(
     ("change", "status", "message"),
     [
         (narrow, 403, None),
         (allowlist, 403, "Requests from this IP address are not allowed for this API key."),
         (expire, 401, "This API key has expired."),
-        (delete, 401, "Invalid API key."),
+        (revoke, 401, "Invalid API key."),
         (rotate, 401, "Invalid API key."),
     ],
 )

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import random
 import secrets
+import socket
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Sequence
@@ -51,6 +54,31 @@ Entry = tuple[str, int, int]
 PENDING = "pending"
 GENERATION_TTL = 600
 PENDING_TTL = 300
+
+
+# Connections and files are this process's own: a forked child opens its own (counted here,
+# so that checking costs no system call per request, as os.getpid() would).
+_forks = 0
+
+
+def _after_fork() -> None:
+    global _forks, _generations
+    _forks += 1
+    _generations = _generation_source()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _generation_source() -> itertools.count[str]:
+    # A generation only has to differ from every other one, not be unguessable: a random
+    # prefix per process and a counter give that without a system call per request
+    # (secrets.token_hex reads the kernel's random source each time).
+    prefix = secrets.token_hex(6)
+    return (f"{prefix}{n:x}" for n in itertools.count())  # type: ignore[return-value]
+
+
+_generations = _generation_source()
 
 
 class CountersUnavailable(Exception):
@@ -135,11 +163,15 @@ class RedisCounters:
 
     def _connection(self) -> Any:
         held = getattr(self._local, "held", None)
-        if held is not None and held[0] == os.getpid():
-            return held[1]
-        pool = self.client.connection_pool
-        connection = pool.connection_class(**pool.connection_kwargs)
-        self._local.held = (os.getpid(), connection)
+        if held is not None and held[0] == _forks:
+            connection = held[1]
+        else:
+            pool = self.client.connection_pool
+            connection = pool.connection_class(**pool.connection_kwargs)
+            self._local.held = (_forks, connection)
+        if connection._sock is None:  # new, or dropped after an error
+            connection.connect()
+            _timeouts_in_the_kernel(connection._sock)
         return connection
 
     def _bucket_keys(self, entries: Sequence[Entry]) -> list[str]:
@@ -164,7 +196,7 @@ class RedisCounters:
         """The key's current generation, and the new counts when `generation` is it (None,
         nothing counted, when not)."""
         keys = [self._generation_key(key_id), *self._bucket_keys(entries)]
-        args = [generation, secrets.token_hex(8), GENERATION_TTL]
+        args = [generation, next(_generations), GENERATION_TTL]
         args += [value for _, ttl, amount in entries for value in (ttl, amount)]
         try:
             reply = self._evalsha(_REDIS_ADD_IF_CURRENT, keys, args)
@@ -228,6 +260,21 @@ class RedisCounters:
             self.client.delete(*keys)
 
 
+def _timeouts_in_the_kernel(sock: socket.socket) -> None:
+    """Python polls a socket that has a timeout before every send and every receive: two
+    more system calls a round trip. The kernel's own send and receive timeouts bound a
+    blocking socket the same way (a receive past it fails, and redis-py reports the
+    connection lost). TLS sockets keep Python's timeout."""
+    timeout = sock.gettimeout()
+    if type(sock) is not socket.socket or not timeout:
+        return
+    seconds, micro = divmod(int(timeout * 1_000_000), 1_000_000)
+    packed = struct.pack("ll", seconds, micro)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, packed)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, packed)
+    sock.settimeout(None)
+
+
 _SQLITE_SETUP = threading.Lock()  # one thread of a process sets the file up at a time
 
 
@@ -264,13 +311,13 @@ class SqliteFileCounters:
     def _connection(self) -> sqlite3.Connection:
         # One connection per process and thread (a forked worker opens its own).
         held = getattr(self._local, "held", None)
-        if held is not None and held[0] == os.getpid():
+        if held is not None and held[0] == _forks:
             return held[1]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=20, isolation_level=None, check_same_thread=False)
         with _SQLITE_SETUP:
             _set_up(db, self.SCHEMA)
-        self._local.held = (os.getpid(), db)
+        self._local.held = (_forks, db)
         return db
 
     def add(self, entries: Sequence[Entry]) -> list[int]:

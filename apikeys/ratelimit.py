@@ -6,7 +6,9 @@ or the database), and `apikeys/verification.py` asks it for them in one round tr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -54,16 +56,23 @@ class Decision:
         return headers
 
 
-def key_windows(per_minute: int, per_hour: int) -> list[Window]:
-    return [Window("minute", 60, per_minute), Window("hour", 3600, per_hour)]
+# Windows are immutable and keys share a few limits: built once, not on every request.
+@lru_cache(maxsize=1024)
+def key_windows(per_minute: int, per_hour: int) -> tuple[Window, Window]:
+    return (Window("minute", 60, per_minute), Window("hour", 3600, per_hour))
 
 
 def failure_window() -> Window:
     """Failed authentications allowed per client address per minute."""
-    return Window("minute", 60, settings.APIKEY_FAILURES_PER_CLIENT)
+    return _failure_window(settings.APIKEY_FAILURES_PER_CLIENT)
 
 
-def decide(windows: list[Window], counts: list[int], now: float) -> Decision:
+@lru_cache(maxsize=8)
+def _failure_window(limit: int) -> Window:
+    return Window("minute", 60, limit)
+
+
+def decide(windows: Sequence[Window], counts: Sequence[int], now: float) -> Decision:
     """Counts include this request; it is allowed only if every window is within its limit.
     The headers describe the window closest to its limit."""
     pairs = list(zip(windows, counts, strict=True))

@@ -404,11 +404,11 @@ def bench(args: argparse.Namespace, postgres_redis: bool) -> None:
         peer_keys = json.loads(peer_env["PEER_KEYS"])
 
         ours_port, peer_port = free_port(), free_port()
-        ours_command = [str(Path(PY).parent / "gunicorn"), "a2v2.wsgi", "--workers", "2"]
+        ours_command = [str(Path(PY).parent / "gunicorn"), "a2v2.wsgi", "--workers", str(args.workers)]
         ours_command += ["--bind", f"127.0.0.1:{ours_port}", "--log-level", "warning"]
         servers.append(subprocess.Popen(ours_command, cwd=ROOT, env=env))
         peer_command = [str(python.parent / "gunicorn"), "django.core.wsgi:get_wsgi_application()"]
-        peer_command += ["--workers", "2", "--bind", f"127.0.0.1:{peer_port}"]
+        peer_command += ["--workers", str(args.workers), "--bind", f"127.0.0.1:{peer_port}"]
         peer_command += ["--log-level", "warning"]
         servers.append(subprocess.Popen(peer_command, cwd=folder / "peer", env=peer_env))
         # The same app with usage counting off: what counting costs, measured in the run.
@@ -510,7 +510,7 @@ def report(
     print()
     print(f"auth_bench: {backend}")
     print(
-        f"  gunicorn 2 workers per app; wrk -t1 -c{args.connections} -d{args.seconds}s per "
+        f"  gunicorn {args.workers} workers per app; wrk -t1 -c{args.connections} -d{args.seconds}s per "
         f"phase, {args.rounds} rounds interleaved; {args.keys} keys round-robin per guarded phase"
     )
     print(f"  peer: {versions}, Django's default middleware")
@@ -589,6 +589,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keys", type=int, default=40, help="per guarded phase")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app")
     parser.add_argument("--samples", type=int, default=300, help="for the refusal timing")
     parser.add_argument("--postgres-redis", action="store_true")
     parser.add_argument("--both", action="store_true", help="SQLite, then PostgreSQL + Redis")

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Parsing an address takes longer than the rest of a request's address check; the same
+# few addresses (clients, proxies) come back request after request.
+@lru_cache(maxsize=4096)
 def parse_ip(value: str) -> IPAddress | None:
     """An address, with IPv4-mapped IPv6 (::ffff:1.2.3.4) folded to IPv4; None if invalid."""
     try:

@@ -7,6 +7,10 @@ still refuses every bad credential. Nothing here ever accepts a wrong secret."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -114,6 +118,59 @@ def test_with_redis_down_a_key_in_the_url_is_still_refused(
     client: Client, mode: str, redis_down: None
 ) -> None:
     assert client.get(ME, {"api_key": "x"}).status_code == 400
+
+
+class SilentRedis(threading.Thread):
+    """A Redis that takes connections and answers the client's greeting, then never answers
+    a command of the counters (a hung server)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                threading.Thread(target=self.greet, args=(connection,), daemon=True).start()
+
+    def greet(self, connection: socket.socket) -> None:
+        with contextlib.suppress(OSError), connection:
+            while data := connection.recv(65536):
+                if b"HELLO" in data:  # the greeting: speak RESP3
+                    connection.sendall(b"%1\r\n$5\r\nproto\r\n:3\r\n")
+                elif b"EVALSHA" not in data:  # CLIENT SETINFO, SELECT…: one +OK each
+                    commands = data.count(b"\r\n*") + data.startswith(b"*")
+                    connection.sendall(b"+OK\r\n" * commands)
+
+
+@pytest.fixture
+def redis_silent() -> Iterator[None]:
+    server = SilentRedis()
+    server.start()
+    silent = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{server.port}/0",
+            "OPTIONS": {"socket_timeout": 0.2, "socket_connect_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=silent):
+        yield
+    server.listener.close()
+    outage("cache").succeeded()
+
+
+def test_a_redis_that_never_answers_is_an_outage_after_its_timeout_not_a_hang(
+    client: Client, keys: dict[str, str], redis_silent: None
+) -> None:
+    started = time.monotonic()
+    response = client.get(ME, headers={"x-api-key": keys["valid"]})
+    assert answer(response) == (503, CACHE_DOWN, "5")
+    # Each of the two reads (the kept copy's, then the row's) waits its timeout twice (one
+    # retry on a dropped connection): about 0.8 s, never the default 5 s or forever.
+    assert time.monotonic() - started < 3
 
 
 # --- the counters failing at one step only (a fake store that raises on chosen calls) ----

@@ -62,23 +62,22 @@ _forks = 0
 
 
 def _after_fork() -> None:
-    global _forks, _generations
+    global _forks, _generation_prefix
     _forks += 1
-    _generations = _generation_source()
+    _generation_prefix = secrets.token_hex(6)
 
 
 os.register_at_fork(after_in_child=_after_fork)
 
-
-def _generation_source() -> itertools.count[str]:
-    # A generation only has to differ from every other one, not be unguessable: a random
-    # prefix per process and a counter give that without a system call per request
-    # (secrets.token_hex reads the kernel's random source each time).
-    prefix = secrets.token_hex(6)
-    return (f"{prefix}{n:x}" for n in itertools.count())  # type: ignore[return-value]
+# A generation only has to differ from every other one, not be unguessable: a random prefix
+# per process and a counter give that without reading the kernel's random source on every
+# request, as secrets.token_hex would (next() on an itertools.count is safe across threads).
+_generation_prefix = secrets.token_hex(6)
+_generation_numbers = itertools.count()
 
 
-_generations = _generation_source()
+def _new_generation() -> str:
+    return f"{_generation_prefix}{next(_generation_numbers):x}"
 
 
 class CountersUnavailable(Exception):
@@ -196,7 +195,7 @@ class RedisCounters:
         """The key's current generation, and the new counts when `generation` is it (None,
         nothing counted, when not)."""
         keys = [self._generation_key(key_id), *self._bucket_keys(entries)]
-        args = [generation, next(_generations), GENERATION_TTL]
+        args = [generation, _new_generation(), GENERATION_TTL]
         args += [value for _, ttl, amount in entries for value in (ttl, amount)]
         try:
             reply = self._evalsha(_REDIS_ADD_IF_CURRENT, keys, args)

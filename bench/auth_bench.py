@@ -404,7 +404,12 @@ def bench(args: argparse.Namespace, postgres_redis: bool) -> None:
         peer_keys = json.loads(peer_env["PEER_KEYS"])
 
         ours_port, peer_port = free_port(), free_port()
-        ours_command = [str(Path(PY).parent / "gunicorn"), "a2v2.wsgi", "--workers", str(args.workers)]
+        ours_command = [
+            str(Path(PY).parent / "gunicorn"),
+            "a2v2.wsgi",
+            "--workers",
+            str(args.workers),
+        ]
         ours_command += ["--bind", f"127.0.0.1:{ours_port}", "--log-level", "warning"]
         servers.append(subprocess.Popen(ours_command, cwd=ROOT, env=env))
         peer_command = [str(python.parent / "gunicorn"), "django.core.wsgi:get_wsgi_application()"]

@@ -87,7 +87,8 @@ def printed_spacing(text: str) -> str:
     text = re.sub(r"\)(?=[A-Za-z0-9])", ") ", text)
     text = re.sub(r"\b(SDN)\.(?=BHD\b)", r"\1. ", text, flags=re.I)
     text = re.sub(r"(?<![\w.])((?:[A-Z]\.){2,})(?=[A-Z]{2,})", r"\1 ", text)
-    text = re.sub(r"(?<![\d\-])(\d{5})(?=[A-Z]{2,}\b)", r"\1 ", text)
+    # The town may be printed in mixed case ("52200Kuala"), which OCR keeps.
+    text = re.sub(r"(?<![\d\-])(\d{5})(?=[A-Z][A-Za-z]+\b)", r"\1 ", text)
     return text
 
 

@@ -167,6 +167,10 @@ def test_names_lose_registration_numbers_and_ocr_specks():
     assert receipts.clean_address("LOT 5, JALAN SATU, 53300KL TEL: 03-1234") == (
         "LOT 5, JALAN SATU, 53300 KL"
     )
+    # OCR keeps a page's mixed case; a postcode glued to the town is still split.
+    assert receipts.clean_address("No 5, Jalan Satu, 52200Kuala Lumpur.") == (
+        "No 5, Jalan Satu, 52200 Kuala Lumpur."
+    )
 
 
 def test_an_address_comma_gets_the_space_the_page_gives_its_other_commas():

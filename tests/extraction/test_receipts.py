@@ -173,6 +173,13 @@ def test_names_lose_registration_numbers_and_ocr_specks():
     )
 
 
+def test_a_period_between_address_parts_reads_as_a_comma_but_abbreviations_keep_theirs():
+    text = "LOT 7. JALAN SATU. TAMAN DUA, LOT P.T. 12, KG. BARU 53300 KUALA LUMPUR."
+    assert receipts.clean_address(text) == (
+        "LOT 7, JALAN SATU, TAMAN DUA, LOT P.T. 12, KG. BARU 53300 KUALA LUMPUR."
+    )
+
+
 def test_an_address_comma_gets_the_space_the_page_gives_its_other_commas():
     spaced = rows_of([boxed_page([("NO 5, JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])
     glued = rows_of([boxed_page([("NO 5,JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])

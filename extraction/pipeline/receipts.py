@@ -121,6 +121,25 @@ def _glued_word(m: re.Match) -> str:
     return token
 
 
+def _misread_word(m: re.Match) -> str:
+    """A street or place word with an L read as I ("JAIAN", "AIAM"): OCR confuses the
+    two on small print, and the list says which word was printed."""
+    token = m[0]
+    fixed = token.replace("I", "L").replace("i", "l")
+    # Short words stay: the keys copy "JIN" and "KI" as printed.
+    if len(token) < 4:
+        return token
+    if token.upper() not in _address_words() and fixed.upper() in _address_words():
+        return fixed
+    return token
+
+
+@cache
+def _address_words() -> frozenset[str]:
+    names = vocab.words("address_words") + vocab.words("place_words")
+    return frozenset(w for name in names for w in name.split() if w.isalpha())
+
+
 @cache
 def _address_prefixes() -> tuple[str, ...]:
     names = vocab.words("address_words") + vocab.words("place_words")
@@ -156,6 +175,9 @@ def clean_address(text: str, spaced_commas: bool = False) -> str:
     text = re.sub(r"(?<![\w.])(\d[\w/-]*|[A-Za-z]{4,})\.(?= [A-Za-z0-9])", r"\1,", text)
     text = re.sub(r"\b(NO)(?=\d)", r"\1 ", text, flags=re.I)
     text = re.sub(r"(?<![A-Za-z])[A-Za-z]{7,}(?![A-Za-z])", _glued_word, text)
+    text = re.sub(r"(?<![A-Za-z])[A-Za-z]*[Ii][A-Za-z]*(?![A-Za-z])", _misread_word, text)
+    # A letter O inside a number ("29O") is a zero.
+    text = re.sub(r"(?<![A-Za-z])\d+O\d*(?![A-Za-z])", lambda m: m[0].replace("O", "0"), text)
     return printed_spacing(text).strip(" ;:-")
 
 

@@ -180,6 +180,14 @@ def test_a_period_between_address_parts_reads_as_a_comma_but_abbreviations_keep_
     )
 
 
+def test_an_address_word_misread_with_i_for_l_and_o_for_zero_is_read_as_printed():
+    assert receipts.clean_address("NO 2O, Jaian Satu, 40150 SHAH AIAM, JIN DUA") == (
+        "NO 20, Jalan Satu, 40150 SHAH ALAM, JIN DUA"
+    )
+    # A word that is on the lists as read stays as read.
+    assert receipts.clean_address("NO 5, JALAN IPOH, KLIA") == "NO 5, JALAN IPOH, KLIA"
+
+
 def test_an_address_comma_gets_the_space_the_page_gives_its_other_commas():
     spaced = rows_of([boxed_page([("NO 5, JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])
     glued = rows_of([boxed_page([("NO 5,JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])

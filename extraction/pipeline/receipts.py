@@ -559,6 +559,22 @@ def _span(probs: list[float], threshold: float, limit: int) -> list[int]:
     return span
 
 
+# A house, lot or floor number opens an address; a postcode ("47200 SUBANG") does not.
+HOUSE_NUMBER = re.compile(r"^\s*(?:(?!\d{5}\b)\d|(?:NO|LOT|LEVEL|BLK|BLOCK|UNIT)\b)", re.I)
+
+
+def _address_start(rows: list[Row], span: list[int]) -> list[int]:
+    """An address starts at its number: a line without digits above a line that starts
+    with one ("NO 2A", "4-20,", "LEVEL 6") is the branch's name, not its address."""
+    if (
+        len(span) > 1
+        and not re.search(r"\d", rows[span[0]].text)
+        and HOUSE_NUMBER.match(rows[span[1]].text)
+    ):
+        return span[1:]
+    return span
+
+
 def _span_field(name: str, rows: list[Row], span: list[int], text: str, conf: float) -> Field:
     field = make_field(name, text, text.upper(), conf, rows[span[0]], text)
     boxes = [rows[i].line.box for i in span if rows[i].line.box]
@@ -594,6 +610,7 @@ def decide(rows: list[Row], model: ReceiptModel) -> dict[str, Field]:
 
     address_p = [p[2] for p in probs]
     span = _span(address_p, thresholds.get("address", 0.5), 6)
+    span = _address_start(rows, span)
     if span and address_p[span[0]] >= 0.05:
         text = clean_address(" ".join(rows[i].text for i in span), commas_spaced(rows))
         conf = statistics.fmean(address_p[i] for i in span)

@@ -188,6 +188,16 @@ def test_an_address_word_misread_with_i_for_l_and_o_for_zero_is_read_as_printed(
     assert receipts.clean_address("NO 5, JALAN IPOH, KLIA") == "NO 5, JALAN IPOH, KLIA"
 
 
+def test_an_address_starts_at_its_number_not_at_the_branch_name_above_it():
+    lines = ["ACME SDN BHD", "ACME MART TAMAN DUA", "NO 5, JALAN SATU,", "53300 KUALA LUMPUR"]
+    rows = rows_of([boxed_page([(t, "c") for t in lines])])
+    assert receipts._address_start(rows, [1, 2, 3]) == [2, 3]
+    # A street line above the postcode line is the address itself.
+    lines = ["ACME SDN BHD", "JALAN LAPANGAN TERBANG", "47200 SUBANG"]
+    rows = rows_of([boxed_page([(t, "c") for t in lines])])
+    assert receipts._address_start(rows, [1, 2]) == [1, 2]
+
+
 def test_an_address_comma_gets_the_space_the_page_gives_its_other_commas():
     spaced = rows_of([boxed_page([("NO 5, JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])
     glued = rows_of([boxed_page([("NO 5,JALAN SATU,", "c"), ("53300,KUALA LUMPUR", "c")])])

@@ -247,6 +247,8 @@ def sroie_transcript_metrics(folder: Path, ids: list[str]) -> dict:
     - ``transcript_reachable``: share of true names and addresses equal to some run of
       consecutive transcript lines joined by spaces (what a perfect reader could copy
       verbatim; dates and totals are parts of lines, so they are not counted);
+    - ``transcript_reachable_span``: the same with a run that may start and end inside a
+      line (a label before the address, a full stop the key leaves out);
     - ``fields_from_transcripts``: accuracy of the same receipt rules fed those
       transcripts instead of OCR output.
 
@@ -255,7 +257,7 @@ def sroie_transcript_metrics(folder: Path, ids: list[str]) -> dict:
     done = [i for i in ids if (folder / "box" / f"{i}.csv").exists()]
     if not done:
         return {}
-    reachable, right = Counter(), Counter()
+    reachable, spans, right = Counter(), Counter(), Counter()
     for stem in done:
         truth = json.loads((folder / "key" / f"{stem}.json").read_text())
         lines = transcript_lines(folder / "box" / f"{stem}.csv")
@@ -270,10 +272,12 @@ def sroie_transcript_metrics(folder: Path, ids: list[str]) -> dict:
                 for i in range(len(texts))
                 for j in range(i + 1, min(len(texts), i + 8) + 1)
             )
+            spans[f] += f in WHOLE_LINE_FIELDS and bool(want) and want in " ".join(texts)
     n = len(done)
     from_transcripts = {f: round(right[f] / n, 4) for f in SROIE_FIELDS}
     return {
         "transcript_reachable": {f: round(reachable[f] / n, 4) for f in WHOLE_LINE_FIELDS},
+        "transcript_reachable_span": {f: round(spans[f] / n, 4) for f in WHOLE_LINE_FIELDS},
         "fields_from_transcripts": from_transcripts,
         "mean_fields_from_transcripts": round(
             sum(from_transcripts.values()) / len(SROIE_FIELDS), 4

@@ -512,6 +512,7 @@ def test_sroie_transcript_reference_points(tmp_path):
     (tmp_path / "key" / "000.json").write_text(json.dumps(truth))
     metrics = sroie_transcript_metrics(tmp_path, ["000"])
     assert metrics["transcript_reachable"] == {"company": 1.0, "address": 0.0}
+    assert metrics["transcript_reachable_span"] == {"company": 1.0, "address": 0.0}
     assert metrics["fields_from_transcripts"] == {
         "company": 1.0,
         "date": 1.0,
@@ -530,3 +531,22 @@ def test_a_damaged_pdf_reason_reads_as_two_plain_sentences() -> None:
     assert reason.startswith("The PDF is damaged and cannot be opened. ")
     assert ".)" not in reason and ".." not in reason and reason.endswith(".")
     assert reason.count("(") <= 1
+
+
+def test_sroie_transcript_span_reaches_an_address_that_starts_inside_a_line(tmp_path):
+    from extraction.evaluation import sroie_transcript_metrics
+
+    (tmp_path / "box").mkdir()
+    (tmp_path / "key").mkdir()
+    rows = ["ACME TRADING SDN BHD", "ADDRESS: NO 1, JALAN SATU,", "50000 KUALA LUMPUR."]
+    (tmp_path / "box" / "000.csv").write_text(
+        "".join(
+            f"10,{30 * i},300,{30 * i},300,{30 * i + 20},10,{30 * i + 20},{t}\n"
+            for i, t in enumerate(rows)
+        )
+    )
+    truth = {"company": "ACME TRADING", "address": "NO 1, JALAN SATU, 50000 KUALA LUMPUR"}
+    (tmp_path / "key" / "000.json").write_text(json.dumps(truth))
+    metrics = sroie_transcript_metrics(tmp_path, ["000"])
+    assert metrics["transcript_reachable"] == {"company": 0.0, "address": 0.0}
+    assert metrics["transcript_reachable_span"] == {"company": 1.0, "address": 1.0}

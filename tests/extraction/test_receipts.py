@@ -167,6 +167,35 @@ def test_names_lose_registration_numbers_and_ocr_specks():
     assert receipts.clean_address("LOT 5, JALAN SATU, 53300KL TEL: 03-1234") == (
         "LOT 5, JALAN SATU, 53300 KL"
     )
+    # OCR keeps a page's mixed case; a postcode glued to the town is still split.
+    assert receipts.clean_address("No 5, Jalan Satu, 52200Kuala Lumpur.") == (
+        "No 5, Jalan Satu, 52200 Kuala Lumpur."
+    )
+
+
+def test_a_period_between_address_parts_reads_as_a_comma_but_abbreviations_keep_theirs():
+    text = "LOT 7. JALAN SATU. TAMAN DUA, LOT P.T. 12, KG. BARU 53300 KUALA LUMPUR."
+    assert receipts.clean_address(text) == (
+        "LOT 7, JALAN SATU, TAMAN DUA, LOT P.T. 12, KG. BARU 53300 KUALA LUMPUR."
+    )
+
+
+def test_an_address_word_misread_with_i_for_l_and_o_for_zero_is_read_as_printed():
+    assert receipts.clean_address("NO 2O, Jaian Satu, 40150 SHAH AIAM, JIN DUA") == (
+        "NO 20, Jalan Satu, 40150 SHAH ALAM, JIN DUA"
+    )
+    # A word that is on the lists as read stays as read.
+    assert receipts.clean_address("NO 5, JALAN IPOH, KLIA") == "NO 5, JALAN IPOH, KLIA"
+
+
+def test_an_address_starts_at_its_number_not_at_the_branch_name_above_it():
+    lines = ["ACME SDN BHD", "ACME MART TAMAN DUA", "NO 5, JALAN SATU,", "53300 KUALA LUMPUR"]
+    rows = rows_of([boxed_page([(t, "c") for t in lines])])
+    assert receipts._address_start(rows, [1, 2, 3]) == [2, 3]
+    # A street line above the postcode line is the address itself.
+    lines = ["ACME SDN BHD", "JALAN LAPANGAN TERBANG", "47200 SUBANG"]
+    rows = rows_of([boxed_page([(t, "c") for t in lines])])
+    assert receipts._address_start(rows, [1, 2]) == [1, 2]
 
 
 def test_an_address_comma_gets_the_space_the_page_gives_its_other_commas():

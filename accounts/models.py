@@ -68,7 +68,7 @@ class Organization(models.Model):
     name = models.CharField(max_length=100)
     # Owners and Admins without a second factor are sent to set one up before anything else.
     require_two_factor = models.BooleanField(
-        "Require two-factor for Owners and Admins", default=False
+        "Require two-factor for Owners and Admins", default=False, db_default=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

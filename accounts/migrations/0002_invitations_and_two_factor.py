@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='organization',
             name='require_two_factor',
-            field=models.BooleanField(default=False, verbose_name='Require two-factor for Owners and Admins'),
+            field=models.BooleanField(db_default=False, default=False, verbose_name='Require two-factor for Owners and Admins'),
         ),
         migrations.CreateModel(
             name='Invitation',

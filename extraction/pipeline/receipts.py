@@ -125,25 +125,25 @@ def _misread_word(m: re.Match) -> str:
     """A street or place word with an L read as I ("JAIAN", "AIAM"): OCR confuses the
     two on small print, and the list says which word was printed."""
     token = m[0]
-    fixed = token.replace("I", "L").replace("i", "l")
     # Short words stay: the keys copy "JIN" and "KI" as printed.
-    if len(token) < 4:
+    if len(token) < 4 or token.upper() in _address_words():
         return token
-    if token.upper() not in _address_words() and fixed.upper() in _address_words():
-        return fixed
-    return token
+    fixed = token.replace("I", "L").replace("i", "l")
+    return fixed if fixed.upper() in _address_words() else token
+
+
+def _address_names() -> list[str]:
+    return vocab.words("address_words") + vocab.words("place_words")
 
 
 @cache
 def _address_words() -> frozenset[str]:
-    names = vocab.words("address_words") + vocab.words("place_words")
-    return frozenset(w for name in names for w in name.split() if w.isalpha())
+    return frozenset(w for name in _address_names() for w in name.split() if w.isalpha())
 
 
 @cache
 def _address_prefixes() -> tuple[str, ...]:
-    names = vocab.words("address_words") + vocab.words("place_words")
-    return tuple(w for w in names if len(w) >= 4 and w.isalpha())
+    return tuple(w for w in _address_names() if len(w) >= 4 and w.isalpha())
 
 
 def commas_spaced(rows: list[Row]) -> bool:

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "a2v2.middleware.OpenApiEnvelopeMiddleware",
+    # Before the UI's layers: its counters' round trip travels while they run (see there).
+    "apikeys.middleware.ApiKeyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "a2v2.ui_middleware.SessionMiddleware",
@@ -73,7 +75,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "a2v2.ui_middleware.HtmxMiddleware",
     "a2v2.ui_middleware.HtmxLoginRedirectMiddleware",
-    "apikeys.middleware.ApiKeyMiddleware",
 ]
 
 ROOT_URLCONF = "a2v2.urls"

@@ -30,7 +30,8 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,8 +42,7 @@ from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.db import connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError, ResponseError
 
 # (bucket, seconds it must live, amount to add)
 Entry = tuple[str, int, int]
@@ -102,12 +102,13 @@ def _sweep_now_and_then(counts: list[int], entries: Sequence[Entry]) -> bool:
 
 
 # Every bucket of a request in one command: INCRBY (with the TTL set when the bucket is
-# created) or, for an amount of 0, a plain read. Atomic, one reply to parse.
+# created) or, for an amount of 0, a plain read (a negative amount gives counts back).
+# Atomic, one reply to parse.
 _REDIS_ADD = """
 local counts = {}
 for i, key in ipairs(KEYS) do
   local ttl, amount = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  if amount > 0 then
+  if amount ~= 0 then
     counts[i] = redis.call("INCRBY", key, amount)
     if counts[i] == amount then redis.call("EXPIRE", key, ttl) end
   else
@@ -131,7 +132,7 @@ if current ~= ARGV[1] then return {current} end
 local reply = {current}
 for i = 2, #KEYS do
   local ttl, amount = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  if amount > 0 then
+  if amount ~= 0 then
     reply[i] = redis.call("INCRBY", KEYS[i], amount)
     if reply[i] == amount then redis.call("EXPIRE", KEYS[i], ttl) end
   else
@@ -146,10 +147,88 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+_OWED = object()  # a reply not read yet
+
+
+class InFlight:
+    """A command written to Redis whose reply is read later (`result`): the caller works
+    meanwhile, so the reply is usually waiting by the time it is wanted."""
+
+    def __init__(self, line: _Line, command: bytes, finish: Callable[[Any], Any]) -> None:
+        self.line = line
+        self.command = command
+        self.finish = finish
+        self.answer: Any = _OWED
+
+    def result(self) -> Any:
+        """The reply, through `finish`; CountersUnavailable when Redis could not answer."""
+        while self.answer is _OWED:
+            self.line.read_oldest()
+        answer = self.answer
+        if isinstance(answer, ResponseError) and str(answer).startswith("NOSCRIPT"):
+            # A restarted or flushed Redis: load the scripts, then send the command again.
+            self.line.load_scripts()
+            self.answer = _OWED
+            self.line.send(self.command, self)
+            return self.result()
+        if isinstance(answer, RedisError):
+            raise CountersUnavailable(str(answer)) from answer
+        return self.finish(answer)
+
+
+class _Line:
+    """One thread's connection to Redis, spoken to directly: commands written with one
+    `sendall`, replies parsed by hiredis in the order they are owed. redis-py's connection
+    only connects (authentication, database, TLS); its pool, retry and parser layers cost
+    as much CPU as the round trip itself on the Open API's path."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.reader = hiredis.Reader(replyError=ResponseError)
+        self.owed: deque[InFlight] = deque()
+
+    def send(self, command: bytes, in_flight: InFlight) -> None:
+        try:
+            if self.connection._sock is None:  # new, or dropped after an error
+                self.connection.connect()
+                _timeouts_in_the_kernel(self.connection._sock)
+            self.connection._sock.sendall(command)
+        except (OSError, RedisError) as error:
+            self.drop(error)
+            raise CountersUnavailable(str(error)) from error
+        self.owed.append(in_flight)
+
+    def read_oldest(self) -> None:
+        """Read one reply: the oldest owed. When the connection fails, every owed reply
+        gets the error instead, and the connection is dropped (the next send reconnects)."""
+        try:
+            while (reply := self.reader.gets()) is False:
+                data = self.connection._sock.recv(65536)
+                if not data:
+                    raise RedisConnectionError("Redis closed the connection.")
+                self.reader.feed(data)
+        except (OSError, RedisError, hiredis.ProtocolError) as error:
+            self.drop(RedisConnectionError(f"Redis could not be read: {error}"))
+            return
+        self.owed.popleft().answer = reply
+
+    def drop(self, error: Exception) -> None:
+        self.connection.disconnect()
+        self.reader = hiredis.Reader(replyError=ResponseError)
+        while self.owed:
+            self.owed.popleft().answer = error
+
+    def load_scripts(self) -> None:
+        for script in (_REDIS_ADD, _REDIS_ADD_IF_CURRENT):
+            loaded = InFlight(self, hiredis.pack_command(("SCRIPT", "LOAD", script)), _text)
+            self.send(loaded.command, loaded)
+            loaded.result()
+
+
 class RedisCounters:
-    """Counters in Redis, sent over a connection of this process's own (per thread): one
-    EVALSHA written and one reply read, without redis-py's pool and retry layers, which
-    cost as much CPU as the round trip itself on the Open API's path."""
+    """Counters in Redis, over a connection of this process's own per thread (`_Line`):
+    one EVALSHA written and one reply read. `start_add_if_current` writes it and lets the
+    caller read the reply later."""
 
     def __init__(self, alias: str = "default") -> None:
         self.cache = caches[alias]
@@ -160,18 +239,13 @@ class RedisCounters:
         }
         self._local = threading.local()
 
-    def _connection(self) -> Any:
+    def _line(self) -> _Line:
         held = getattr(self._local, "held", None)
-        if held is not None and held[0] == _forks:
-            connection = held[1]
-        else:
+        if held is None or held[0] != _forks:
             pool = self.client.connection_pool
-            connection = pool.connection_class(**pool.connection_kwargs)
-            self._local.held = (_forks, connection)
-        if connection._sock is None:  # new, or dropped after an error
-            connection.connect()
-            _timeouts_in_the_kernel(connection._sock)
-        return connection
+            line = _Line(pool.connection_class(**pool.connection_kwargs))
+            held = self._local.held = (_forks, line)
+        return held[1]
 
     def _bucket_keys(self, entries: Sequence[Entry]) -> list[str]:
         # make_key, not make_and_validate_key: the latter scans every character (memcached
@@ -181,30 +255,51 @@ class RedisCounters:
     def _generation_key(self, key_id: str) -> str:
         return self.cache.make_key(f"rl:gen:{key_id}")
 
+    def _send(self, script: str, keys: list[str], args: list[Any], finish: Callable) -> InFlight:
+        # Packed by hiredis in one C call: redis-py's send_command re-checks and converts
+        # every argument in Python first.
+        command = hiredis.pack_command(("EVALSHA", self.scripts[script], len(keys), *keys, *args))
+        line = self._line()
+        in_flight = InFlight(line, command, finish)
+        line.send(command, in_flight)
+        return in_flight
+
+    @staticmethod
+    def _answered(send: Callable[[], InFlight]) -> Any:
+        """Send and read; a dropped connection (a restarted Redis, an idle connection the
+        network closed) is tried once more."""
+        try:
+            return send().result()
+        except CountersUnavailable:
+            return send().result()
+
     def add(self, entries: Sequence[Entry]) -> list[int]:
         args = [value for _, ttl, amount in entries for value in (ttl, amount)]
-        try:
-            reply = self._evalsha(_REDIS_ADD, self._bucket_keys(entries), args)
-        except RedisError as error:
-            raise CountersUnavailable(str(error)) from error
-        return [int(count) for count in reply]
+        keys = self._bucket_keys(entries)
+        return self._answered(lambda: self._send(_REDIS_ADD, keys, args, _counts))
+
+    def start_add_if_current(
+        self, key_id: str, generation: str, entries: Sequence[Entry]
+    ) -> InFlight:
+        """`add_if_current`, written now; its `result()` is what add_if_current returns."""
+        keys = [self._generation_key(key_id), *self._bucket_keys(entries)]
+        args = [generation, _new_generation(), GENERATION_TTL]
+        args += [value for _, ttl, amount in entries for value in (ttl, amount)]
+
+        def finish(reply: list[Any]) -> tuple[str, list[int] | None]:
+            current = _text(reply[0])
+            if current != generation:
+                return current, None
+            return current, _counts(reply[1:])
+
+        return self._send(_REDIS_ADD_IF_CURRENT, keys, args, finish)
 
     def add_if_current(
         self, key_id: str, generation: str, entries: Sequence[Entry]
     ) -> tuple[str, list[int] | None]:
         """The key's current generation, and the new counts when `generation` is it (None,
         nothing counted, when not)."""
-        keys = [self._generation_key(key_id), *self._bucket_keys(entries)]
-        args = [generation, _new_generation(), GENERATION_TTL]
-        args += [value for _, ttl, amount in entries for value in (ttl, amount)]
-        try:
-            reply = self._evalsha(_REDIS_ADD_IF_CURRENT, keys, args)
-        except RedisError as error:
-            raise CountersUnavailable(str(error)) from error
-        current = _text(reply[0])
-        if current != generation:
-            return current, None
-        return current, [int(count) for count in reply[1:]]
+        return self._answered(lambda: self.start_add_if_current(key_id, generation, entries))
 
     def mark_changed(self, key_ids: Sequence[str]) -> None:
         """These keys are changing: no process may keep them until `renew`."""
@@ -232,24 +327,6 @@ class RedisCounters:
         except RedisError as error:
             raise CountersUnavailable(str(error)) from error
 
-    def _evalsha(self, script: str, keys: list[str], args: list[Any], retry: bool = True) -> Any:
-        connection = self._connection()
-        # Packed by hiredis in one C call: redis-py's send_command re-checks and converts
-        # every argument in Python first (~10 µs of the request's CPU).
-        command = hiredis.pack_command(("EVALSHA", self.scripts[script], len(keys), *keys, *args))
-        try:
-            connection.send_packed_command([command], check_health=False)
-            return connection.read_response()
-        except NoScriptError:  # a restarted or flushed Redis: load the script, once
-            connection.send_command("SCRIPT", "LOAD", script)
-            connection.read_response()
-            return self._evalsha(script, keys, args, retry=False)
-        except (RedisConnectionError, RedisTimeoutError):
-            connection.disconnect()
-            if not retry:
-                raise
-            return self._evalsha(script, keys, args, retry=False)  # a dropped connection: once more
-
     def prune(self, *, dry_run: bool = False) -> int:
         return 0  # Redis expires the keys itself
 
@@ -257,6 +334,10 @@ class RedisCounters:
         keys = self.client.keys(self.cache.make_and_validate_key("rl:*"))
         if keys:
             self.client.delete(*keys)
+
+
+def _counts(reply: list[Any]) -> list[int]:
+    return [int(count) for count in reply]
 
 
 def _timeouts_in_the_kernel(sock: socket.socket) -> None:

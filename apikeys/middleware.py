@@ -12,13 +12,17 @@ from django.http import HttpRequest, HttpResponse
 from a2v2.envelope import error_response
 from a2v2.http import client_ip
 from a2v2.middleware import database_error_response, is_open_api
-from apikeys import records, usage
+from apikeys import records, usage, verification
 from apikeys.verification import Refusal, check
 
 logger = logging.getLogger(__name__)
 
 
 class ApiKeyMiddleware:
+    """Early in MIDDLEWARE (a2v2/settings.py): a kept key's rate-limit round trip is sent
+    as the request comes in and read when the view is known, so it travels while the
+    layers in between work."""
+
     # Routes under /v1/open that need no key: health, the OpenAPI document, the docs page and
     # the JSON 404 for unknown paths.
     public_routes = frozenset({"health", "openapi-json", "openapi-view", "open-api-not-found"})
@@ -27,8 +31,14 @@ class ApiKeyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if is_open_api(request):
+        open_api = is_open_api(request)
+        if open_api:
+            verification.start(request)  # the counters' round trip, read in process_view
+        try:
+            response = self.get_response(request)
+        finally:
+            verification.give_back(request)  # when process_view never read it
+        if open_api:
             usage.count(request, response)
         decision = getattr(request, "rate_limit", None)
         if decision is not None:

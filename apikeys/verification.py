@@ -11,7 +11,9 @@
    a wrong secret costs and gets the same 401.
 4. Expiry, then the IP allowlist.
 5. One round trip to the shared counters (apikeys/counters.py): the key's per-minute and
-   per-hour windows, and the client address's failed attempts this minute.
+   per-hour windows, and the client address's failed attempts this minute. With a kept
+   copy, `start` sends it as the request enters the middleware, and `check` (after the
+   other middleware and URL resolution) reads the reply, which has usually arrived by then.
 
 Failed attempts are budgeted per client address only (APIKEY_FAILURES_PER_CLIENT a minute).
 Past the budget the address hears 429 for the rest of the minute, right secret or wrong,
@@ -244,18 +246,98 @@ def admit(key: ApiKey, client: str) -> ratelimit.Decision:
     return _decision(key, counts, now)
 
 
+@dataclass
+class Started:
+    """A kept key's admission, sent by `start` and read by `check` (or given back)."""
+
+    key: ApiKey
+    entries: list[counters.Entry]
+    now: float
+    reply: counters.InFlight
+
+
+def start(request: HttpRequest) -> None:
+    """Send this request's admission now when the process's copy of its key accepts it
+    (the right secret, not expired, an allowed address), so the round trip overlaps the
+    rest of the middleware and URL resolution; `check` reads the reply. Anything else (no
+    key, a key not kept or changing, a refusal, Redis unreachable) starts nothing, and
+    `check` takes its usual path."""
+    meta = request.META
+    if not (meta.get("HTTP_X_API_KEY") or meta.get("HTTP_AUTHORIZATION")) or not records.enabled():
+        return
+    try:
+        presented = presented_key(request)
+    except Refusal:
+        return
+    record = records.get(presented.key_id)
+    if record is None or record.found is None or record.generation == counters.PENDING:
+        return
+    key = record.key()
+    assert key is not None
+    if _judge(request, presented, key) is not None:
+        return
+    now = time.time()
+    entries = _admission(key, client_of(request), now)
+    try:
+        reply = records.store().start_add_if_current(key.key_id, record.generation, entries)
+    except counters.CountersUnavailable:
+        return
+    request._started_admission = Started(key, entries, now, reply)  # type: ignore[attr-defined]
+
+
+def _take_started(request: HttpRequest) -> Started | None:
+    return request.__dict__.pop("_started_admission", None)
+
+
+def give_back(request: HttpRequest) -> None:
+    """An admission `start` sent that no `check` read (a keyless route, a response from an
+    outer layer, an error): its counts are taken off again, so they stay exact."""
+    started = _take_started(request)
+    if started is None:
+        return
+    taken_back = [(bucket, ttl, -amount) for bucket, ttl, amount in started.entries if amount]
+    try:
+        _, counts = started.reply.result()
+        if counts is not None:
+            counters.add(taken_back)
+    except counters.CountersUnavailable:
+        logger.warning("Could not give back the counts of key_id=%s", started.key.key_id)
+
+
+def _finish(
+    request: HttpRequest, started: Started
+) -> tuple[ApiKey, ratelimit.Decision] | records.Record:
+    """The started admission's decision or, when the key changed since the copy (nothing
+    was counted), its row read again, for the request to be judged afresh."""
+    generation, counts = started.reply.result()
+    if counts is None:
+        records.forget(started.key.key_id)
+        return records.load(started.key.key_id, generation)
+    request.usage_key = started.key  # type: ignore[attr-defined]  # a refusal by the counters counts
+    return started.key, _decision(started.key, counts, started.now)
+
+
 def check(request: HttpRequest) -> tuple[ApiKey, ratelimit.Decision]:
     """`authenticate` then `admit`: the key and its rate-limit decision, or a Refusal.
 
     With Redis the key comes from this process's copy (apikeys/records.py), confirmed
-    current by the round trip that counts; without it, or when Redis cannot be reached,
-    from the database as `authenticate` reads it (the RATELIMIT_ON_CACHE_FAILURE policy
-    then applies as before)."""
+    current by the round trip that counts (sent ahead by `start` when it could be); without
+    it, or when Redis cannot be reached, from the database as `authenticate` reads it (the
+    RATELIMIT_ON_CACHE_FAILURE policy then applies as before)."""
     client = client_of(request)
+    started = _take_started(request)
     if records.enabled():
-        presented = _presented(request, client)
         try:
-            return _check_with_copy(request, client, presented)
+            record = None
+            if started is not None:
+                finished = _finish(request, started)
+                if not isinstance(finished, records.Record):
+                    return finished
+                record = finished
+            presented = _presented(request, client)
+            if record is None:
+                record = records.get(presented.key_id)
+            return _check_with_copy(request, client, presented, record)
         except counters.CountersUnavailable:
             records.clear()  # nothing can be confirmed now
     key = authenticate(request)
@@ -264,13 +346,15 @@ def check(request: HttpRequest) -> tuple[ApiKey, ratelimit.Decision]:
 
 
 def _check_with_copy(
-    request: HttpRequest, client: str, presented: keyformat.PresentedKey
+    request: HttpRequest,
+    client: str,
+    presented: keyformat.PresentedKey,
+    record: records.Record | None,
 ) -> tuple[ApiKey, ratelimit.Decision]:
     """Only a secret the kept copy accepts is served from it. Any other (a wrong secret, an
     unknown id, a key this process does not keep yet, a secret newer than the copy) is
     judged against the row read now, as without Redis, so a wrong secret costs the same
     whether or not its key id exists or is kept."""
-    record = records.get(presented.key_id)
     for _ in range(3):
         key = record.key() if record is not None else None
         refusal = _judge(request, presented, key) if key is not None else None

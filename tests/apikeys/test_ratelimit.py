@@ -189,7 +189,7 @@ def test_redis_counters_survive_a_flushed_script_and_a_dropped_connection(
     assert redis_store.add([("survivor", 60, 1)]) == [1]
     redis_store.client.script_flush()
     assert redis_store.add([("survivor", 60, 1)]) == [2]
-    redis_store._connection().disconnect()  # as a Redis restart or a timeout would
+    redis_store._line().connection.disconnect()  # as a Redis restart or a timeout would
     assert redis_store.add([("survivor", 60, 1)]) == [3]
 
 

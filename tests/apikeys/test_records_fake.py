@@ -33,6 +33,16 @@ ME = "/v1/open/keys/me"
 pytestmark = pytest.mark.django_db
 
 
+class Answered:
+    """A round trip already answered (the in-memory store has nothing in flight)."""
+
+    def __init__(self, value: tuple[str, list[int] | None]) -> None:
+        self.value = value
+
+    def result(self) -> tuple[str, list[int] | None]:
+        return self.value
+
+
 class MemoryRedisCounters(counters.RedisCounters):
     """RedisCounters' contract held in a dict: counts, generations (created when missing,
     as the Lua script does) and an outage switch."""
@@ -67,6 +77,11 @@ class MemoryRedisCounters(counters.RedisCounters):
         if current != generation:
             return current, None
         return current, self._count(entries)
+
+    def start_add_if_current(
+        self, key_id: str, generation: str, entries: Sequence[counters.Entry]
+    ) -> Answered:
+        return Answered(self.add_if_current(key_id, generation, entries))
 
     def mark_changed(self, key_ids: Sequence[str]) -> None:
         self._reachable("mark_changed")

@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import caches
 from django.db import connection, connections
 from django.test import override_settings
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from apikeys import counters, ratelimit
 
@@ -200,3 +201,26 @@ def test_an_unreachable_redis_raises_counters_unavailable() -> None:
 
     with override_settings(CACHES=DEAD_REDIS), pytest.raises(counters.CountersUnavailable):
         counters.store().add([("anything", 60, 1)])
+
+
+def test_redis_replies_read_out_of_order_reach_their_own_commands(
+    redis_store: counters.RedisCounters,
+) -> None:
+    """Admissions are sent ahead and read later (verification.start): a reply read for a
+    later command first reads the earlier ones into theirs."""
+    first = redis_store.start_add_if_current("first", "", [])
+    generation = first.result()[0]
+    earlier = redis_store.start_add_if_current("first", generation, [("one", 60, 1)])
+    later = redis_store.start_add_if_current("first", generation, [("one", 60, 1), ("two", 60, 5)])
+    assert later.result() == (generation, [2, 5])
+    assert earlier.result() == (generation, [1])
+
+
+def test_a_reply_lost_with_its_connection_is_counters_unavailable(
+    redis_store: counters.RedisCounters,
+) -> None:
+    sent = redis_store.start_add_if_current("lost", "", [])
+    redis_store._line().drop(RedisConnectionError("reset"))  # the socket failing before the reply
+    with pytest.raises(counters.CountersUnavailable):
+        sent.result()
+    assert redis_store.add([("after", 60, 1)]) == [1]  # the next command reconnects

@@ -237,3 +237,21 @@ def test_the_ui_says_a_change_was_not_made_while_redis_is_down(
     assert ApiKey.objects.filter(pk=key.pk).exists()
     assert "Nothing was changed" in response.content.decode()
     assert not AuditEvent.objects.filter(description__startswith="Deleted API key").exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/open/health", "/v1/open/no-such-endpoint", "/v1/open/openapi.json"]
+)
+def test_a_kept_key_sent_to_a_keyless_route_is_not_counted(
+    client: Client, agent_a: Agent, path: str
+) -> None:
+    """The middleware sends a kept key's admission before it knows the route; a route that
+    needs no key gives the counts back."""
+    key, full = make_key(agent_a)
+    assert get_me(client, full) == 200  # read and kept
+    assert key_count(key) == 1
+    response = client.get(path, headers={"x-api-key": full})
+    assert response.status_code in (200, 404) and "X-RateLimit-Remaining" not in response
+    assert key_count(key) == 1
+    assert get_me(client, full) == 200
+    assert key_count(key) == 2

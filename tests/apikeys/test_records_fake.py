@@ -680,3 +680,14 @@ def test_a_kept_key_renewed_elsewhere_is_read_again_and_kept_under_the_new_gener
     redis.trips.clear()
     assert me(client, full) == 200
     assert redis.trips == ["add_if_current"]
+
+
+def test_a_kept_key_sent_to_a_keyless_route_is_not_counted(
+    client: Client, agent_a: Agent, redis: MemoryRedisCounters
+) -> None:
+    key, full = make_key(agent_a)
+    assert me(client, full) == 200  # read and kept
+    redis.trips.clear()
+    assert client.get("/v1/open/health", headers={"x-api-key": full}).status_code == 200
+    assert redis.trips == ["add_if_current", "add"]  # sent ahead, then given back
+    assert key_count(redis, key) == 1

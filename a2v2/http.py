@@ -46,10 +46,13 @@ def client_ip(request: HttpRequest) -> IPAddress | None:
 
 
 def client_ip_str(request: HttpRequest) -> str | None:
-    """The same address as text: django-axes counts failed sign-ins by it
+    """The same address as text, computed once per request: the API's failure budgets and
+    usage counts name clients by it, and django-axes counts failed sign-ins by it
     (AXES_CLIENT_IP_CALLABLE), so sign-in limits and the API agree on who the client is."""
-    address = client_ip(request)
-    return str(address) if address is not None else None
+    if not hasattr(request, "_client_ip_str"):
+        address = client_ip(request)
+        request._client_ip_str = str(address) if address is not None else None  # type: ignore[attr-defined]
+    return request._client_ip_str  # type: ignore[attr-defined]
 
 
 def _forget_trusted_proxies(*, setting: str, **kwargs: object) -> None:

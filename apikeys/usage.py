@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q, Sum
 
-from a2v2.http import client_ip
+from a2v2.http import client_ip_str
 from apikeys import webhooks
 from apikeys.models import (
     ApiKey,
@@ -147,14 +147,13 @@ def count(request: HttpRequest, response: HttpResponse) -> None:
         except DatabaseError:
             logger.warning("Could not start the grace period of key_id=%s", key.key_id)
     permission = getattr(request, "key_permission", None)
-    address = client_ip(request)
     match = request.resolver_match
     accumulator.add(
         key.pk,
         outcome,
         permission.code if permission is not None else "",
         old_secret,
-        str(address) if address else "unknown",
+        client_ip_str(request) or "unknown",
         (request.method or "", match.route if match else request.path),
     )
     if accumulator.due():

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from django.http import HttpRequest
 
-from a2v2.http import client_ip
+from a2v2.http import client_ip, client_ip_str
 from apikeys import counters, crypto, exposure, keyformat, lookup, ratelimit, records
 from apikeys.models import ApiKey
 
@@ -129,8 +129,7 @@ def matched_secret(key: ApiKey | None, presented: keyformat.PresentedKey) -> str
 
 
 def client_of(request: HttpRequest) -> str:
-    address = client_ip(request)
-    return str(address) if address else "unknown"
+    return client_ip_str(request) or "unknown"
 
 
 def _cache_down() -> Refusal:

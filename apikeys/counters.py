@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import hiredis
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.base import default_key_func
 from django.core.signals import setting_changed
 from django.db import connection
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -247,13 +248,26 @@ class RedisCounters:
             held = self._local.held = (_forks, line)
         return held[1]
 
-    def _bucket_keys(self, entries: Sequence[Entry]) -> list[str]:
+    @functools.cached_property
+    def _key_prefix(self) -> str | None:
+        """What the cache's key function puts before each of our keys, when it only
+        prefixes (Django's default): then keys are made by concatenation, four per request."""
+        made = self.cache.make_key("rl:")
+        return (
+            made[:-3] if made.endswith("rl:") and self.cache.key_func is default_key_func else None
+        )
+
+    def _made(self, key: str) -> str:
         # make_key, not make_and_validate_key: the latter scans every character (memcached
         # rules), and these keys are ours, plain ASCII.
-        return [self.cache.make_key(f"rl:{bucket}") for bucket, _, _ in entries]
+        prefix = self._key_prefix
+        return prefix + key if prefix is not None else self.cache.make_key(key)
+
+    def _bucket_keys(self, entries: Sequence[Entry]) -> list[str]:
+        return [self._made(f"rl:{bucket}") for bucket, _, _ in entries]
 
     def _generation_key(self, key_id: str) -> str:
-        return self.cache.make_key(f"rl:gen:{key_id}")
+        return self._made(f"rl:gen:{key_id}")
 
     def _send(self, script: str, keys: list[str], args: list[Any], finish: Callable) -> InFlight:
         # Packed by hiredis in one C call: redis-py's send_command re-checks and converts

@@ -4,6 +4,7 @@ successful use; an unknown key id costs and answers what a wrong secret does."""
 
 from __future__ import annotations
 
+import hmac
 from unittest import mock
 
 import pytest
@@ -276,3 +277,12 @@ def test_a_failed_hash_upgrade_still_serves_the_verified_call(
     assert stored(key) == legacy  # upgraded on a later use instead
     assert get_me(client, full).status_code == 200
     assert stored(key).startswith(crypto.current_prefix())
+
+
+@pytest.mark.parametrize("length", [1, 32, 64, 65, 200])
+def test_the_precomputed_hmac_is_hmac_sha256(length: int) -> None:
+    """HashingKey.hmac_sha256 feeds SHA-256 the key's pads once; it must equal the
+    standard library's HMAC for any key length (longer than a block: hashed first)."""
+    key = crypto.HashingKey("test", bytes(range(256))[:length])
+    for message in (b"", b"key-id:secret", bytes(300)):
+        assert key.hmac_sha256(message) == hmac.digest(key.material, message, "sha256")

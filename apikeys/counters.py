@@ -160,16 +160,18 @@ class InFlight:
         self.command = command
         self.finish = finish
         self.answer: Any = _OWED
+        self.resent = False
 
     def result(self) -> Any:
         """The reply, through `finish`; CountersUnavailable when Redis could not answer."""
         while self.answer is _OWED:
             self.line.read_oldest()
         answer = self.answer
-        if isinstance(answer, ResponseError) and str(answer).startswith("NOSCRIPT"):
+        noscript = isinstance(answer, ResponseError) and str(answer).startswith("NOSCRIPT")
+        if noscript and not self.resent:
             # A restarted or flushed Redis: load the scripts, then send the command again.
             self.line.load_scripts()
-            self.answer = _OWED
+            self.answer, self.resent = _OWED, True
             self.line.send(self.command, self)
             return self.result()
         if isinstance(answer, RedisError):

@@ -114,7 +114,8 @@ def check_secret(stored: str, key_id: str, secret: str) -> Check:
     key, digest, outdated = _parsed(stored)
     if key is None:
         if stored:
-            logger.warning("An API key hash has an unknown scheme or hashing key (%s).", digest)
+            scheme = stored.partition("$")[0]
+            logger.warning("An API key hash has an unknown scheme or hashing key (%s).", scheme)
         return Check(False)
     matches = hmac.compare_digest(_digest(key, key_id, secret), digest)
     return Check(matches, outdated=matches and outdated)
@@ -122,15 +123,15 @@ def check_secret(stored: str, key_id: str, secret: str) -> Check:
 
 @lru_cache(maxsize=20_000)
 def _parsed(stored: str) -> tuple[HashingKey | None, str, bool]:
-    """A stored hash's hashing key, digest and whether that key is an older one (None and
-    the scheme when no hashing key of ours made it). Kept: the Open API checks the same
-    few hashes on every call."""
+    """A stored hash's hashing key (None when no hashing key of ours made it), digest and
+    whether that key is an older one. Kept: the Open API checks the same few hashes on
+    every call."""
     scheme, _, rest = stored.partition("$")
     key_fingerprint, _, digest = rest.partition("$")
     keys = hashing_keys()
     key = next((k for k in keys if k.fingerprint == key_fingerprint), None)
     if scheme != SCHEME or key is None:
-        return None, scheme, False
+        return None, "", False
     return key, digest, key != keys[0]
 
 

@@ -20,8 +20,9 @@ and wrk drives one phase at a time, every phase with the same settings
 
 Guarded phases go round-robin over --keys keys, so no per-key rate limit (at most 1,000 a
 minute) is what gets measured; every phase, open ones too, sends requests built once by
-the same kind of wrk Lua script (`round_robin_script`), so the client's own cost is alike. Printed: each phase's req/s (the
-median of the rounds, and each round), latency, non-2xx answers; ours guarded ÷ peer
+the same kind of wrk Lua script (`round_robin_script`), so the client's own cost is alike.
+Printed: each phase's req/s (the median of the rounds, and each round), latency, non-2xx
+answers; ours guarded ÷ peer
 guarded and ours guarded ÷ ours baseline; and, sequentially over one keep-alive
 connection, the median time of a wrong secret on an existing key id against an unknown
 key id. Usage:
@@ -442,19 +443,15 @@ def bench(args: argparse.Namespace, postgres_redis: bool) -> None:
         ping_keys = [full for _, full in keys[: args.keys]]
         me_keys = [full for _, full in keys[args.keys : args.keys * 2]]
         uncounted_keys = [full for _, full in keys[args.keys * 2 :]]
+        open_script = round_robin_script(folder / "open.lua", None, [])
         phases = [
             Phase(
                 "ours baseline  GET /v1/open/bench/ping",
                 f"{ours}/v1/open/bench/ping",
-                round_robin_script(folder / "open.lua", None, []),
+                open_script,
                 servers[0],
             ),
-            Phase(
-                "peer open      GET /ping (AllowAny)",
-                f"{peer}/ping",
-                round_robin_script(folder / "open.lua", None, []),
-                servers[1],
-            ),
+            Phase("peer open      GET /ping (AllowAny)", f"{peer}/ping", open_script, servers[1]),
             Phase(
                 "ours guarded   GET /v1/open/bench/ping/keyed",
                 f"{ours}/v1/open/bench/ping/keyed",

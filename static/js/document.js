@@ -73,6 +73,9 @@
     const cancel = form && form.querySelector("[data-cancel]");
     if (cancel) {
       event.preventDefault();
+      // Escape right after the form came in can beat htmx to the new link: bind it first
+      // (a no-op once bound), or the click only follows its #fragment and nothing cancels.
+      if (window.htmx) window.htmx.process(cancel);
       cancel.click();
     }
   });
